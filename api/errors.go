@@ -1,0 +1,99 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/tlogai/tlog/log"
+	"github.com/tlogai/tlog/proofs"
+)
+
+// Request errors found by the handlers themselves.
+var (
+	errEmptyBody = &httpError{http.StatusBadRequest, "empty body: an entry must have at least one byte"}
+)
+
+func errBodyTooLarge(max int) error {
+	return &httpError{http.StatusRequestEntityTooLarge, fmt.Sprintf("body too large: an entry is at most %d bytes", max)}
+}
+
+func errBadBody(err error) error {
+	return &httpError{http.StatusBadRequest, fmt.Sprintf("couldn't read body: %v", err)}
+}
+
+// httpError is an error that already knows its status.
+type httpError struct {
+	status int
+	msg    string
+}
+
+func (e *httpError) Error() string { return e.msg }
+
+// retryAfter is the Retry-After of 503 answers, in seconds: long enough for
+// a full pool to drain (batches take milliseconds), short enough that
+// clients come back soon.
+const retryAfter = "1"
+
+// status maps an error to its HTTP status and the one-line reason sent to
+// the client. This is the only place where errors become statuses.
+func status(err error) (int, string) {
+	var he *httpError
+	var ee *echo.HTTPError
+	switch {
+	case errors.As(err, &he):
+		return he.status, he.msg
+	case errors.As(err, &ee):
+		return ee.Code, fmt.Sprint(ee.Message)
+	case errors.Is(err, proofs.ErrBadTilePath):
+		return http.StatusBadRequest, err.Error()
+	case errors.Is(err, log.ErrEmptyEntry):
+		return http.StatusBadRequest, err.Error()
+	case errors.Is(err, log.ErrEntryTooLarge):
+		return http.StatusRequestEntityTooLarge, err.Error()
+	case errors.Is(err, log.ErrNotFound):
+		return http.StatusNotFound, "not found: beyond the published tree"
+	case errors.Is(err, log.ErrPushback):
+		return http.StatusServiceUnavailable, err.Error()
+	case errors.Is(err, log.ErrClosed):
+		return http.StatusServiceUnavailable, "log is shutting down, retry later"
+	case errors.Is(err, context.DeadlineExceeded):
+		return http.StatusServiceUnavailable, "timed out waiting for the entry to be committed; it may still be logged, retry to learn its index"
+	case errors.Is(err, log.ErrStorage):
+		return http.StatusServiceUnavailable, "the log stopped after a storage failure; an operator must restart it"
+	case errors.Is(err, context.Canceled):
+		// The client went away; nobody reads this.
+		return 499, "request canceled"
+	default:
+		return http.StatusInternalServerError, "internal error"
+	}
+}
+
+// handleError is Echo's error handler: plain-text one-line reasons, with
+// Retry-After on 503, and 5xx causes logged (never sent to clients).
+func (s *server) handleError(err error, c echo.Context) {
+	if c.Response().Committed {
+		return
+	}
+	code, msg := status(err)
+	if code == http.StatusServiceUnavailable {
+		c.Response().Header().Set("Retry-After", retryAfter)
+	}
+	if code >= 500 && !errors.Is(err, log.ErrPushback) && !errors.Is(err, log.ErrClosed) {
+		s.cfg.Logger.Error("request failed", "method", c.Request().Method, "path", c.Request().URL.Path, "err", err)
+	}
+	if c.Request().Method == http.MethodHead {
+		_ = c.NoContent(code)
+		return
+	}
+	_ = c.Blob(code, contentTypeText, []byte(msg+"\n"))
+}
+
+// contextWithTimeout derives the request's context with a timeout.
+func contextWithTimeout(c echo.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(c.Request().Context(), d)
+}

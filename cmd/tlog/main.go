@@ -1,0 +1,37 @@
+// Command tlog runs and uses a transparency log for AI: a C2SP tiled log of
+// model release attestations and decision records.
+//
+// Subcommands: serve (run the log), keygen (make a log key), fsck (check a
+// stopped log's store offline). Run "tlog <command> --help" for flags.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+)
+
+// exitError carries a process exit code and a message already printed.
+type exitError struct{ code int }
+
+func (e exitError) Error() string { return fmt.Sprintf("exit %d", e.code) }
+
+func main() {
+	root := &cobra.Command{
+		Use:           "tlog",
+		Short:         "A transparency log for AI model releases and decisions",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(serveCmd(), keygenCmd(), fsckCmd())
+	if err := root.Execute(); err != nil {
+		var ee exitError
+		if errors.As(err, &ee) {
+			os.Exit(ee.code)
+		}
+		fmt.Fprintln(os.Stderr, "tlog:", err)
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,211 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tlogai/tlog/api"
+	"github.com/tlogai/tlog/log"
+	"github.com/tlogai/tlog/signer"
+)
+
+// Layout of a data directory.
+const (
+	storeDir    = "store"   // the Pebble store
+	keyFileName = "log.key" // the signer key made on first start without --key
+	pubFileName = "log.pub" // its verifier key
+)
+
+// HTTP server timeouts. Entries are small (≤ 64 KiB) and answers are
+// immediate once committed, so generous bounds only cut off stuck or
+// malicious clients.
+const (
+	// readHeaderTimeout: slowloris protection.
+	readHeaderTimeout = 10 * time.Second
+	// readTimeout: a 64 KiB body on a slow link.
+	readTimeout = 30 * time.Second
+	// writeTimeout: above api.DefaultAddTimeout, so that a slow commit
+	// answers 503 rather than a cut connection.
+	writeTimeout = api.DefaultAddTimeout + 10*time.Second
+	// idleTimeout: keep-alive connections of busy writers stay open.
+	idleTimeout = 2 * time.Minute
+	// shutdownTimeout: how long SIGTERM waits for requests in flight.
+	shutdownTimeout = 30 * time.Second
+)
+
+type serveFlags struct {
+	data, listen, keyFile, origin, logLevel string
+	batchSize, poolSize, tileCache          int
+	batchAge, history                       time.Duration
+}
+
+func serveCmd() *cobra.Command {
+	var f serveFlags
+	cmd := &cobra.Command{
+		Use:   "serve [--data DIR] [--listen ADDR] [--key FILE]",
+		Short: "Run the log: c2sp.org/tlog-tiles reads and POST /add writes",
+		Long: `Runs the log over HTTP. Without --key, the first start creates a key in the
+data directory (DIR/log.key, DIR/log.pub) named by --origin and prints the
+public key; later starts reuse it. An entry is acknowledged only once it is
+committed to disk with fsync. SIGTERM or SIGINT stops accepting requests,
+finishes those in flight and closes the store.`,
+		Example: `  tlog serve
+  tlog serve --data /var/lib/tlog --listen 0.0.0.0:8080 --key /etc/tlog/log.key`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return serve(cmd, f) },
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.data, "data", "./data", "data directory (created if missing)")
+	fl.StringVar(&f.listen, "listen", "127.0.0.1:8080", "HTTP listen address (port 0 picks a free port)")
+	fl.StringVar(&f.keyFile, "key", "", "signer key file (PRIVATE+KEY+...); default DIR/log.key, created on first start")
+	fl.StringVar(&f.origin, "origin", "", "log origin for a key created on first start (default <hostname>/tlog)")
+	fl.IntVar(&f.batchSize, "batch-size", log.DefaultBatchMaxSize, "most entries per commit")
+	fl.DurationVar(&f.batchAge, "batch-age", log.DefaultBatchMaxAge, "longest wait for more entries before a commit (0: none)")
+	fl.IntVar(&f.poolSize, "pool-size", log.DefaultPoolSize, "most entries waiting for a commit; beyond, POST /add answers 503")
+	fl.DurationVar(&f.history, "checkpoint-history", log.DefaultCheckpointHistoryInterval, "least time between two checkpoints kept in the history (0: keep all)")
+	fl.IntVar(&f.tileCache, "tile-cache", log.DefaultTileCacheSize, "full tiles and entry bundles cached in memory")
+	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	return cmd
+}
+
+func serve(cmd *cobra.Command, f serveFlags) error {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
+		return fmt.Errorf("--log-level: %w", err)
+	}
+	logger := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
+
+	if err := os.MkdirAll(f.data, 0o700); err != nil {
+		return fmt.Errorf("couldn't create data directory: %w", err)
+	}
+	s, err := loadOrCreateKey(cmd, f)
+	if err != nil {
+		return err
+	}
+	l, err := log.Open(log.Config{
+		Dir:                       filepath.Join(f.data, storeDir),
+		Signer:                    s,
+		BatchMaxSize:              f.batchSize,
+		BatchMaxAge:               nonZero(f.batchAge),
+		PoolSize:                  f.poolSize,
+		CheckpointHistoryInterval: nonZero(f.history),
+		TileCacheSize:             f.tileCache,
+		Logger:                    logger,
+	})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", f.listen)
+	if err != nil {
+		l.Close()
+		return fmt.Errorf("couldn't listen: %w", err)
+	}
+	srv := &http.Server{
+		Handler:           api.New(api.Config{Log: l, Logger: logger}),
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	logger.Info("listening", "addr", ln.Addr().String(), "origin", l.Origin(), "vkey", s.VerifierKey())
+
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sig)
+	select {
+	case err := <-served:
+		l.Close()
+		return fmt.Errorf("HTTP server stopped: %w", err)
+	case got := <-sig:
+		logger.Info("shutting down", "signal", got.String())
+	}
+	// Stop accepting requests and let those in flight finish: their
+	// entries are in the pool and the sequencer is still running.
+	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		logger.Warn("requests still in flight at shutdown", "err", err)
+	}
+	// Close integrates whatever is still pooled, then closes the store.
+	if err := l.Close(); err != nil {
+		return fmt.Errorf("couldn't close the store: %w", err)
+	}
+	logger.Info("stopped", "size", l.Published().Size)
+	return nil
+}
+
+// nonZero keeps an explicit 0 flag meaning "none" (the log's negative),
+// since the log reads 0 as "default".
+func nonZero(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
+}
+
+// loadOrCreateKey returns the signer: from --key, else DIR/log.key, else a
+// new key written there (and printed) on first start.
+func loadOrCreateKey(cmd *cobra.Command, f serveFlags) (*signer.Signer, error) {
+	path := f.keyFile
+	if path == "" {
+		path = filepath.Join(f.data, keyFileName)
+		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+			origin := f.origin
+			if origin == "" {
+				origin = defaultOrigin()
+			}
+			skey, vkey, err := signer.GenerateKey(rand.Reader, origin)
+			if err != nil {
+				return nil, err
+			}
+			if err := writeKeyPair(strings.TrimSuffix(path, ".key"), skey, vkey); err != nil {
+				return nil, err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "created a new log key in %s; the log's public key is:\n%s\n", path, vkey)
+		}
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("couldn't read key: %w", err)
+	}
+	s, err := signer.NewSigner(string(b))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if f.origin != "" && f.origin != s.Name() {
+		return nil, fmt.Errorf("--origin %q differs from the key's name %q in %s", f.origin, s.Name(), path)
+	}
+	return s, nil
+}
+
+// defaultOrigin names a log made without --origin after the host.
+func defaultOrigin() string {
+	h, err := os.Hostname()
+	h = strings.ToLower(strings.Map(func(r rune) rune {
+		if r <= ' ' || r == '+' || r == '/' {
+			return -1
+		}
+		return r
+	}, h))
+	if err != nil || h == "" {
+		h = "localhost"
+	}
+	return h + "/tlog"
+}

@@ -1,0 +1,115 @@
+package log
+
+import (
+	"errors"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"github.com/tlogai/tlog/signer"
+)
+
+// Config configures a Log. The zero value of every optional field selects
+// the documented default. Flags and files that fill it live in cmd/.
+type Config struct {
+	// Dir is the directory of the Pebble store. It is created if missing.
+	// Required.
+	Dir string
+
+	// FS is the filesystem the store lives on. Nil means the operating
+	// system's. Tests inject vfs.NewCrashableMem() to simulate crashes.
+	FS vfs.FS
+
+	// Signer signs checkpoints. Its key name is the log's origin. A store
+	// remembers the verifier key it was created with and refuses to open
+	// with another one. Required.
+	Signer *signer.Signer
+
+	// BatchMaxSize is the most entries integrated in one batch, that is
+	// in one Pebble commit and one fsync. Default 4096.
+	BatchMaxSize int
+
+	// BatchMaxAge is how long the sequencer waits for more entries after
+	// the first entry of a batch arrives, before it commits a batch smaller
+	// than BatchMaxSize. Under load, batches also form on their own while
+	// the previous one is being committed. Zero selects the default of
+	// 1ms; a negative value means do not wait.
+	BatchMaxAge time.Duration
+
+	// PoolSize is the most entries that may wait for the sequencer. When
+	// the pool is full, Add fails with ErrPushback (HTTP 503) and no index
+	// is consumed. Memory held by the pool is at most PoolSize times the
+	// largest entry (64 KiB). Default 32768.
+	PoolSize int
+
+	// CheckpointHistoryInterval is the least time between two signed
+	// checkpoints kept in the checkpoint history (for proofs against older
+	// tree sizes). The latest checkpoint is always kept; a checkpoint is
+	// signed for every batch. Zero selects the default of 1s; a negative
+	// value keeps every checkpoint.
+	CheckpointHistoryInterval time.Duration
+
+	// TileCacheSize is the number of full hash tiles and full entry bundles
+	// kept in memory (each hash tile is 8 KiB; bundles are as large as
+	// their 256 entries). Default 4096.
+	TileCacheSize int
+
+	// Logger receives operational logs. Nil discards them.
+	Logger *slog.Logger
+
+	// Now is the clock. Nil means time.Now.
+	Now func() time.Time
+}
+
+// Defaults of Config.
+const (
+	DefaultBatchMaxSize              = 4096
+	DefaultBatchMaxAge               = time.Millisecond
+	DefaultPoolSize                  = 32768
+	DefaultCheckpointHistoryInterval = time.Second
+	DefaultTileCacheSize             = 4096
+)
+
+func (c Config) withDefaults() (Config, error) {
+	if c.Dir == "" {
+		return c, errors.New("log: Config.Dir is required")
+	}
+	if c.Signer == nil {
+		return c, errors.New("log: Config.Signer is required")
+	}
+	if c.FS == nil {
+		c.FS = vfs.Default
+	}
+	if c.BatchMaxSize <= 0 {
+		c.BatchMaxSize = DefaultBatchMaxSize
+	}
+	switch {
+	case c.BatchMaxAge == 0:
+		c.BatchMaxAge = DefaultBatchMaxAge
+	case c.BatchMaxAge < 0:
+		c.BatchMaxAge = 0
+	}
+	if c.PoolSize <= 0 {
+		c.PoolSize = DefaultPoolSize
+	}
+	switch {
+	case c.CheckpointHistoryInterval == 0:
+		c.CheckpointHistoryInterval = DefaultCheckpointHistoryInterval
+	case c.CheckpointHistoryInterval < 0:
+		c.CheckpointHistoryInterval = 0
+	}
+	if c.TileCacheSize <= 0 {
+		c.TileCacheSize = DefaultTileCacheSize
+	}
+	if c.Logger == nil {
+		c.Logger = discardLogger
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return c, nil
+}
+
+var discardLogger = slog.New(slog.NewTextHandler(io.Discard, nil))

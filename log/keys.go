@@ -1,0 +1,62 @@
+package log
+
+import "encoding/binary"
+
+// The Pebble key space. Every key starts with a one-byte table prefix;
+// integers are big-endian so that keys sort in index order.
+//
+//	e <index:8>              → entry bytes (1…65,535 bytes)
+//	h <level:1> <index:8>    → 32-byte hash of the perfect subtree at that
+//	                           level and index (level 0: leaf hashes)
+//	d <leaf hash:32>         → index:8, the dedup index
+//	c <size:8>               → signed checkpoint note of that size (history)
+//	m checkpoint             → the latest signed checkpoint note
+//	m vkey                   → verifier key of the log's signer
+//	m version                → store format version
+//
+// One sequencer batch writes e, h, d for its new entries and m checkpoint
+// (plus c, per the history interval) together; see sequencer.integrate.
+const (
+	prefixEntry      = 'e'
+	prefixHash       = 'h'
+	prefixDedup      = 'd'
+	prefixCheckpoint = 'c'
+	prefixMeta       = 'm'
+)
+
+var (
+	keyLatest  = []byte("mcheckpoint")
+	keyVKey    = []byte("mvkey")
+	keyVersion = []byte("mversion")
+)
+
+// storeVersion is written at creation and checked on open.
+const storeVersion = "tlog-store-1"
+
+func entryKey(buf []byte, index uint64) []byte {
+	buf = append(buf[:0], prefixEntry)
+	return binary.BigEndian.AppendUint64(buf, index)
+}
+
+func hashKey(buf []byte, level uint, index uint64) []byte {
+	buf = append(buf[:0], prefixHash, byte(level))
+	return binary.BigEndian.AppendUint64(buf, index)
+}
+
+func dedupKey(buf []byte, leaf *[32]byte) []byte {
+	buf = append(buf[:0], prefixDedup)
+	return append(buf, leaf[:]...)
+}
+
+func checkpointKey(buf []byte, size uint64) []byte {
+	buf = append(buf[:0], prefixCheckpoint)
+	return binary.BigEndian.AppendUint64(buf, size)
+}
+
+// upperBound returns the smallest key greater than every key with the
+// given prefix (prefixes here never end in 0xff).
+func upperBound(prefix []byte) []byte {
+	end := append([]byte(nil), prefix...)
+	end[len(end)-1]++
+	return end
+}

@@ -1,0 +1,205 @@
+// Package log is the append-only transparency log: entries, their RFC 6962
+// Merkle tree and signed checkpoints, stored in Pebble.
+//
+// Writers call Add, which puts the entry in a bounded pool and returns a
+// Future. One sequencer goroutine owns the tree: it takes batches from the
+// pool, assigns indices, deduplicates by leaf hash, hashes, signs a
+// checkpoint of the new tree and commits all of it in one Pebble batch with
+// fsync. Only then does it publish the checkpoint and resolve the futures.
+//
+// Readers (Checkpoint, ReadTile, ReadEntryBundle, ReadHashes) may be called
+// concurrently from any goroutine. They serve only what the published
+// checkpoint covers, which is durable by construction.
+package log
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+
+	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/tlogai/tlog/proofs"
+	"github.com/tlogai/tlog/signer"
+)
+
+// MaxEntrySize is the largest entry: entry bundles prefix each entry with a
+// uint16 length.
+const MaxEntrySize = 1<<16 - 1
+
+// Errors returned by the log. The api package maps them to HTTP statuses.
+var (
+	// ErrEmptyEntry: an entry must have at least one byte.
+	ErrEmptyEntry = errors.New("entry is empty")
+	// ErrEntryTooLarge: an entry is larger than MaxEntrySize.
+	ErrEntryTooLarge = fmt.Errorf("entry is larger than %d bytes", MaxEntrySize)
+	// ErrPushback: the pending pool is full; retry later. No index was used.
+	ErrPushback = errors.New("too many pending entries, retry later")
+	// ErrClosed: the log is closed or closing.
+	ErrClosed = errors.New("log is closed")
+	// ErrNotFound: a tile, bundle or node beyond the published tree.
+	ErrNotFound = errors.New("not found")
+	// ErrStorage: the store failed to commit; the log stopped sequencing and
+	// must be restarted (restart re-verifies the store).
+	ErrStorage = errors.New("storage failure, log stopped")
+	// ErrCorrupt: the store is inconsistent with its signed checkpoint or
+	// with itself. The log refuses to open.
+	ErrCorrupt = errors.New("store is corrupt")
+	// ErrLocked: another process has the store open.
+	ErrLocked = errors.New("data directory is in use by another process")
+)
+
+// Log is an open transparency log. Its methods are safe for concurrent use.
+type Log struct {
+	cfg    Config
+	logger *slog.Logger
+	db     *pebble.DB
+	origin string
+
+	// pool carries pending entries from Add to the sequencer. Sends happen
+	// under closeMu.RLock after checking closed, so that Close, which sets
+	// closed under closeMu.Lock, knows no send can follow it.
+	pool    chan *Future
+	closeMu sync.RWMutex
+	closed  bool
+
+	// published is the latest committed checkpoint; readers serve only the
+	// tree it covers.
+	published atomic.Pointer[Published]
+	// failure is set when the sequencer stopped on a storage error.
+	failure atomic.Pointer[error]
+
+	cache *tileCache
+
+	quit chan struct{} // closed by Close: the sequencer drains and stops
+	done chan struct{} // closed by the sequencer when it has stopped
+}
+
+// Published is a checkpoint the log committed and serves.
+type Published struct {
+	signer.Checkpoint
+	// Note is the signed checkpoint note, as served.
+	Note []byte
+}
+
+// Result is the outcome of an Add.
+type Result struct {
+	// Index is the entry's index in the log.
+	Index uint64
+	// Duplicate is true when the same bytes were already in the log (or
+	// earlier in the same batch); Index is then the original's index.
+	Duplicate bool
+}
+
+// Future is a pending Add. Wait for it with Wait.
+type Future struct {
+	entry []byte
+	leaf  proofs.Hash
+	res   Result
+	err   error
+	done  chan struct{}
+}
+
+// Wait blocks until the entry is durably in the log, or fails, or ctx ends.
+// If ctx ends first, the entry may still be logged later.
+func (f *Future) Wait(ctx context.Context) (Result, error) {
+	select {
+	case <-f.done:
+		return f.res, f.err
+	case <-ctx.Done():
+		return Result{}, ctx.Err()
+	}
+}
+
+func (f *Future) resolve(res Result, err error) {
+	f.res, f.err = res, err
+	close(f.done)
+}
+
+func resolved(res Result, err error) *Future {
+	f := &Future{done: make(chan struct{})}
+	f.resolve(res, err)
+	return f
+}
+
+// Add submits an entry. The returned Future resolves once the entry (or an
+// earlier identical one) is committed with fsync and covered by the
+// published checkpoint, or with an error: ErrEmptyEntry, ErrEntryTooLarge,
+// ErrPushback, ErrClosed, ErrStorage. Add never blocks.
+//
+// Add keeps entry; the caller must not modify it afterwards.
+func (l *Log) Add(entry []byte) *Future {
+	switch {
+	case len(entry) == 0:
+		return resolved(Result{}, ErrEmptyEntry)
+	case len(entry) > MaxEntrySize:
+		return resolved(Result{}, ErrEntryTooLarge)
+	}
+	f := &Future{entry: entry, leaf: proofs.HashLeaf(entry), done: make(chan struct{})}
+
+	// Fast path for duplicates: an entry whose dedup key is stored at an
+	// index the published checkpoint covers is durable, so answer without
+	// the sequencer. (Pebble makes a batch visible before its fsync ends,
+	// hence the comparison with the published size.)
+	if idx, ok, err := l.lookup(&f.leaf); err == nil && ok && idx < l.published.Load().Size {
+		return resolved(Result{Index: idx, Duplicate: true}, nil)
+	}
+
+	l.closeMu.RLock()
+	defer l.closeMu.RUnlock()
+	if l.closed {
+		return resolved(Result{}, ErrClosed)
+	}
+	if l.failure.Load() != nil {
+		return resolved(Result{}, ErrStorage)
+	}
+	select {
+	case l.pool <- f:
+		return f
+	default:
+		return resolved(Result{}, ErrPushback)
+	}
+}
+
+// Published returns the latest published checkpoint.
+func (l *Log) Published() *Published { return l.published.Load() }
+
+// Checkpoint returns the latest signed checkpoint note.
+func (l *Log) Checkpoint() []byte { return l.published.Load().Note }
+
+// Origin returns the log's origin (its key name).
+func (l *Log) Origin() string { return l.origin }
+
+// Healthy returns nil while the log accepts entries, or the reason it does
+// not.
+func (l *Log) Healthy() error {
+	if err := l.failure.Load(); err != nil {
+		return fmt.Errorf("%w: %v", ErrStorage, *err)
+	}
+	l.closeMu.RLock()
+	defer l.closeMu.RUnlock()
+	if l.closed {
+		return ErrClosed
+	}
+	return nil
+}
+
+// Close stops accepting entries, lets the sequencer integrate every entry
+// already in the pool, and closes the store. It is safe to call more than
+// once.
+func (l *Log) Close() error {
+	l.closeMu.Lock()
+	already := l.closed
+	l.closed = true
+	l.closeMu.Unlock()
+	if already {
+		<-l.done
+		return nil
+	}
+	close(l.quit)
+	<-l.done
+	return l.db.Close()
+}

@@ -1,0 +1,271 @@
+package log
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/transparency-dev/merkle/compact"
+
+	"github.com/tlogai/tlog/proofs"
+	"github.com/tlogai/tlog/signer"
+)
+
+// sequencer is the state of the one goroutine that owns the tree. Every
+// field is owned by that goroutine (Log.sequence); nothing else reads or
+// writes them.
+type sequencer struct {
+	l *Log
+	// rng is the compact range [0, size): the right edge of the tree, all
+	// that is needed to append and to compute the root.
+	rng *compact.Range
+	// lastKept is when a checkpoint was last written to the history.
+	lastKept time.Time
+	// inBatch maps the leaf hashes of the current batch to their indices,
+	// so that duplicates within a batch share an index.
+	inBatch map[proofs.Hash]uint64
+	// key is scratch space for building keys (Pebble copies them).
+	key   []byte
+	batch []*Future
+}
+
+func newSequencer(l *Log, rng *compact.Range) *sequencer {
+	return &sequencer{
+		l:       l,
+		rng:     rng,
+		inBatch: make(map[proofs.Hash]uint64),
+		key:     make([]byte, 0, 64),
+		batch:   make([]*Future, 0, l.cfg.BatchMaxSize),
+	}
+}
+
+// sequence is the sequencer goroutine: take a batch from the pool,
+// integrate it, repeat. On Close it integrates what is left in the pool and
+// exits. On a storage error it fails every pending and future entry: the
+// in-memory tree may no longer match the store, and only a restart (which
+// re-verifies the store) can tell.
+func (l *Log) sequence(s *sequencer) {
+	defer close(l.done)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	for {
+		batch := s.batch[:0]
+		select {
+		case f := <-l.pool:
+			batch = append(batch, f)
+		case <-l.quit:
+			// Close holds no more sends; drain what is queued.
+			for {
+				batch = s.batch[:0]
+				for len(batch) < cap(batch) {
+					select {
+					case f := <-l.pool:
+						batch = append(batch, f)
+						continue
+					default:
+					}
+					break
+				}
+				if len(batch) == 0 {
+					return
+				}
+				if err := s.integrate(batch); err != nil {
+					l.fail(err)
+					return
+				}
+			}
+		}
+		batch = s.fill(batch, timer)
+		if err := s.integrate(batch); err != nil {
+			l.fail(err)
+			return
+		}
+	}
+}
+
+// fill adds entries from the pool to batch until it holds BatchMaxSize or
+// BatchMaxAge has passed since the call.
+func (s *sequencer) fill(batch []*Future, timer *time.Timer) []*Future {
+	max, age := s.l.cfg.BatchMaxSize, s.l.cfg.BatchMaxAge
+	// First take whatever is already waiting.
+	for len(batch) < max {
+		select {
+		case f := <-s.l.pool:
+			batch = append(batch, f)
+			continue
+		default:
+		}
+		break
+	}
+	if len(batch) >= max || age <= 0 {
+		return batch
+	}
+	timer.Reset(age)
+	defer timer.Stop()
+	for len(batch) < max {
+		select {
+		case f := <-s.l.pool:
+			batch = append(batch, f)
+		case <-timer.C:
+			return batch
+		case <-s.l.quit:
+			return batch
+		}
+	}
+	return batch
+}
+
+// integrate assigns indices to the batch, commits it and resolves its
+// futures. An error means the commit failed and nothing was acknowledged.
+func (s *sequencer) integrate(batch []*Future) error {
+	l := s.l
+	start := s.rng.End()
+	// Append replaces entries of the range's hash slice in place, so keep
+	// a copy of it to restore the tree if the commit fails.
+	saved := append([][]byte(nil), s.rng.Hashes()...)
+	b := l.db.NewBatch()
+	defer b.Close()
+	clear(s.inBatch)
+
+	visit := func(id compact.NodeID, hash []byte) {
+		s.key = hashKey(s.key, id.Level, id.Index)
+		b.Set(s.key, hash, nil)
+	}
+	var idx [8]byte
+	for _, f := range batch {
+		if i, ok := s.inBatch[f.leaf]; ok {
+			f.res = Result{Index: i, Duplicate: true}
+			continue
+		}
+		i, ok, err := l.lookup(&f.leaf)
+		if err != nil {
+			return s.abort(batch, start, saved, err)
+		}
+		if ok {
+			f.res = Result{Index: i, Duplicate: true}
+			continue
+		}
+		i = s.rng.End()
+		binary.BigEndian.PutUint64(idx[:], i)
+		s.key = entryKey(s.key, i)
+		b.Set(s.key, f.entry, nil)
+		s.key = dedupKey(s.key, &f.leaf)
+		b.Set(s.key, idx[:], nil)
+		if err := s.rng.Append(f.leaf[:], visit); err != nil {
+			panic(fmt.Sprintf("bad math: appending to compact range: %v", err))
+		}
+		s.inBatch[f.leaf] = i
+		f.res = Result{Index: i}
+	}
+
+	if s.rng.End() == start {
+		// Only duplicates of entries already committed and published.
+		for _, f := range batch {
+			f.resolve(f.res, nil)
+		}
+		return nil
+	}
+
+	root, err := proofs.RootOf(s.rng)
+	if err != nil {
+		panic(fmt.Sprintf("bad math: root of compact range: %v", err))
+	}
+	cp := signer.Checkpoint{Origin: l.origin, Size: s.rng.End(), Hash: root}
+	note, err := signer.SignCheckpoint(cp, l.cfg.Signer)
+	if err != nil {
+		return s.abort(batch, start, saved, fmt.Errorf("couldn't sign checkpoint: %w", err))
+	}
+	b.Set(keyLatest, note, nil)
+	now := l.cfg.Now()
+	keep := now.Sub(s.lastKept) >= l.cfg.CheckpointHistoryInterval
+	if keep {
+		s.key = checkpointKey(s.key, cp.Size)
+		b.Set(s.key, note, nil)
+	}
+
+	// The durability step. Commit with Sync returns once the WAL record
+	// holding this whole batch is fsynced. If we crash before that, the
+	// record is absent or torn and discarded on replay: none of the batch
+	// is on disk, no client was acknowledged, and the signed note never
+	// left this process. If we crash after, the next start finds the new
+	// entries and this checkpoint together, and verifies one against the
+	// other.
+	if err := b.Commit(pebble.Sync); err != nil {
+		return s.abort(batch, start, saved, fmt.Errorf("couldn't commit batch: %w", err))
+	}
+	if keep {
+		s.lastKept = now
+	}
+	// Publish before resolving, so that an acknowledged index is always
+	// covered by the served checkpoint.
+	l.published.Store(&Published{Checkpoint: cp, Note: note})
+	for _, f := range batch {
+		f.resolve(f.res, nil)
+	}
+	return nil
+}
+
+// abort fails the batch after an error, restoring the in-memory tree.
+func (s *sequencer) abort(batch []*Future, start uint64, saved [][]byte, err error) error {
+	rng, rerr := proofs.Factory.NewRange(0, start, saved)
+	if rerr != nil {
+		panic(fmt.Sprintf("bad math: restoring compact range: %v", rerr))
+	}
+	s.rng = rng
+	for _, f := range batch {
+		f.resolve(Result{}, ErrStorage)
+	}
+	return err
+}
+
+// fail stops the log after a storage error: pending entries fail with
+// ErrStorage, and so do later Adds.
+func (l *Log) fail(err error) {
+	l.failure.Store(&err)
+	l.logger.Error("sequencer stopped after a storage error; restart the log", "err", err)
+	for {
+		select {
+		case f := <-l.pool:
+			f.resolve(Result{}, ErrStorage)
+		default:
+			return
+		}
+	}
+}
+
+// lookup finds the index of a leaf hash in the dedup table.
+func (l *Log) lookup(leaf *proofs.Hash) (uint64, bool, error) {
+	var kb [33]byte
+	v, closer, err := l.db.Get(dedupKey(kb[:0], leaf))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("couldn't read dedup index: %w", err)
+	}
+	defer closer.Close()
+	if len(v) != 8 {
+		return 0, false, fmt.Errorf("%w: dedup value for %x is %d bytes", ErrCorrupt, leaf[:], len(v))
+	}
+	return binary.BigEndian.Uint64(v), true, nil
+}
+
+// quietPebbleLogger sends Pebble's chatter to debug level.
+type quietPebbleLogger struct{ l *slog.Logger }
+
+func (q quietPebbleLogger) Infof(format string, args ...any) {
+	q.l.Debug(fmt.Sprintf(format, args...), "component", "pebble")
+}
+
+func (q quietPebbleLogger) Errorf(format string, args ...any) {
+	q.l.Error(fmt.Sprintf(format, args...), "component", "pebble")
+}
+
+func (q quietPebbleLogger) Fatalf(format string, args ...any) {
+	q.l.Error(fmt.Sprintf(format, args...), "component", "pebble", "fatal", true)
+	os.Exit(1)
+}
