@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
-	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -24,16 +23,7 @@ type Config struct {
 	// Logger receives request errors worth an operator's attention (5xx).
 	// Nil discards them.
 	Logger *slog.Logger
-
-	// AddTimeout bounds how long POST /add waits for its entry to be
-	// committed before answering 503; the entry may still be logged.
-	// Default 30s, far above a healthy commit (milliseconds), so that it
-	// only fires when the store is stuck.
-	AddTimeout time.Duration
 }
-
-// DefaultAddTimeout is the default of Config.AddTimeout.
-const DefaultAddTimeout = 30 * time.Second
 
 // Content types and cache policies of c2sp.org/tlog-tiles.
 const (
@@ -55,9 +45,6 @@ type server struct {
 func New(cfg Config) http.Handler {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	}
-	if cfg.AddTimeout <= 0 {
-		cfg.AddTimeout = DefaultAddTimeout
 	}
 	s := &server{cfg: cfg, log: cfg.Log}
 	e := echo.New()
@@ -109,9 +96,10 @@ func (s *server) add(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := contextWithTimeout(c, s.cfg.AddTimeout)
-	defer cancel()
-	res, err := s.log.Add(entry).Wait(ctx)
+	// No timeout of our own: the wait is bounded by the commit of the
+	// batch, and the number of waiting requests by the pool size. A client
+	// that gives up cancels the request context.
+	res, err := s.log.Add(entry).Wait(c.Request().Context())
 	if err != nil {
 		return err
 	}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -61,8 +60,6 @@ func status(err error) (int, string) {
 		return http.StatusServiceUnavailable, err.Error()
 	case errors.Is(err, log.ErrClosed):
 		return http.StatusServiceUnavailable, "log is shutting down, retry later"
-	case errors.Is(err, context.DeadlineExceeded):
-		return http.StatusServiceUnavailable, "timed out waiting for the entry to be committed; it may still be logged, retry to learn its index"
 	case errors.Is(err, log.ErrStorage):
 		return http.StatusServiceUnavailable, "the log stopped after a storage failure; an operator must restart it"
 	case errors.Is(err, context.Canceled):
@@ -91,9 +88,4 @@ func (s *server) handleError(err error, c echo.Context) {
 		return
 	}
 	_ = c.Blob(code, contentTypeText, []byte(msg+"\n"))
-}
-
-// contextWithTimeout derives the request's context with a timeout.
-func contextWithTimeout(c echo.Context, d time.Duration) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(c.Request().Context(), d)
 }

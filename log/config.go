@@ -56,6 +56,10 @@ type Config struct {
 	// their 256 entries). Default 4096.
 	TileCacheSize int
 
+	// CacheSize is the size in bytes of Pebble's block cache. Default
+	// 128 MiB.
+	CacheSize int64
+
 	// Logger receives operational logs. Nil discards them.
 	Logger *slog.Logger
 
@@ -70,6 +74,7 @@ const (
 	DefaultPoolSize                  = 32768
 	DefaultCheckpointHistoryInterval = time.Second
 	DefaultTileCacheSize             = 4096
+	DefaultCacheSize                 = 128 << 20
 )
 
 func (c Config) withDefaults() (Config, error) {
@@ -102,6 +107,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.TileCacheSize <= 0 {
 		c.TileCacheSize = DefaultTileCacheSize
+	}
+	if c.CacheSize <= 0 {
+		c.CacheSize = DefaultCacheSize
 	}
 	if c.Logger == nil {
 		c.Logger = discardLogger

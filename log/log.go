@@ -140,14 +140,6 @@ func (l *Log) Add(entry []byte) *Future {
 	}
 	f := &Future{entry: entry, leaf: proofs.HashLeaf(entry), done: make(chan struct{})}
 
-	// Fast path for duplicates: an entry whose dedup key is stored at an
-	// index the published checkpoint covers is durable, so answer without
-	// the sequencer. (Pebble makes a batch visible before its fsync ends,
-	// hence the comparison with the published size.)
-	if idx, ok, err := l.lookup(&f.leaf); err == nil && ok && idx < l.published.Load().Size {
-		return resolved(Result{Index: idx, Duplicate: true}, nil)
-	}
-
 	l.closeMu.RLock()
 	defer l.closeMu.RUnlock()
 	if l.closed {

@@ -7,6 +7,7 @@ import (
 	"syscall"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
 
 	"github.com/tlogai/tlog/proofs"
 	"github.com/tlogai/tlog/signer"
@@ -56,6 +57,13 @@ func openPebble(cfg Config, readOnly bool) (*pebble.DB, error) {
 		FS:       cfg.FS,
 		ReadOnly: readOnly,
 		Logger:   quietPebbleLogger{cfg.Logger},
+		// Every new entry costs a dedup lookup of a random key that is
+		// almost always absent: bloom filters answer those without
+		// reading data blocks.
+		CacheSize:    cfg.CacheSize,
+	}
+	for i := range opts.Levels {
+		opts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
 	}
 	if readOnly {
 		opts.ErrorIfNotExists = true

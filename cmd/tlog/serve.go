@@ -37,9 +37,10 @@ const (
 	readHeaderTimeout = 10 * time.Second
 	// readTimeout: a 64 KiB body on a slow link.
 	readTimeout = 30 * time.Second
-	// writeTimeout: above api.DefaultAddTimeout, so that a slow commit
-	// answers 503 rather than a cut connection.
-	writeTimeout = api.DefaultAddTimeout + 10*time.Second
+	// writeTimeout: from the end of the request headers to the end of the
+	// answer, which for POST /add includes the commit (milliseconds when
+	// healthy); a store stuck longer than this cuts the connection.
+	writeTimeout = time.Minute
 	// idleTimeout: keep-alive connections of busy writers stay open.
 	idleTimeout = 2 * time.Minute
 	// shutdownTimeout: how long SIGTERM waits for requests in flight.
