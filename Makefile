@@ -1,0 +1,33 @@
+# tlog — two commands for a new machine:
+#   make run    a working log on 127.0.0.1:8080, data in ./data
+#   make test   the whole test suite (what CI runs)
+GO ?= go
+BIN := bin
+
+.PHONY: run test bench build fmt vet race clean
+
+build:
+	$(GO) build -o $(BIN)/tlog ./cmd/tlog
+
+run: build
+	$(BIN)/tlog serve
+
+# gofmt and vet, every test, then the race detector over the packages with
+# concurrency (the log's sequencer and its HTTP surface).
+test: fmt vet
+	$(GO) test -count=1 ./...
+	$(GO) test -count=1 -race ./log/ ./api/ ./internal/...
+
+fmt:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+# Go benchmarks (not run by make test): Add throughput, tile reads.
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 2s ./log/ ./proofs/
+
+clean:
+	rm -rf $(BIN)
