@@ -4,7 +4,7 @@
 package api
 
 import (
-		"io"
+	"io"
 	"log/slog"
 	"net/http"
 	"strconv"

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -46,6 +47,9 @@ const (
 	// shutdownTimeout: how long SIGTERM waits for requests in flight.
 	shutdownTimeout = 30 * time.Second
 )
+
+// serveGCPercent is the GOGC of tlog serve unless the environment sets one.
+const serveGCPercent = 400
 
 type serveFlags struct {
 	data, listen, keyFile, origin, logLevel string
@@ -88,6 +92,12 @@ func serve(cmd *cobra.Command, f serveFlags) error {
 		return fmt.Errorf("--log-level: %w", err)
 	}
 	logger := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
+	// The server's live heap is small (Pebble's block cache is not on the Go
+	// heap) while every request allocates: collecting less often buys about
+	// a tenth more throughput under load. GOGC in the environment wins.
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(serveGCPercent)
+	}
 
 	if err := os.MkdirAll(f.data, 0o700); err != nil {
 		return fmt.Errorf("couldn't create data directory: %w", err)
