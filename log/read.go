@@ -172,3 +172,25 @@ func (s storeHashes) ReadHashes(ids []proofs.NodeID) ([][]byte, error) {
 	}
 	return out, nil
 }
+
+// CheckpointAt returns the signed checkpoint of the given tree size: the
+// latest one, or one kept in the history (see
+// Config.CheckpointHistoryInterval). Sizes never published, or not kept,
+// are ErrNotFound.
+func (l *Log) CheckpointAt(size uint64) ([]byte, error) {
+	p := l.published.Load()
+	switch {
+	case size == p.Size:
+		return p.Note, nil
+	case size > p.Size:
+		return nil, ErrNotFound
+	}
+	v, err := l.get(checkpointKey(nil, size))
+	if err != nil {
+		return nil, err
+	}
+	if v == nil {
+		return nil, ErrNotFound
+	}
+	return v, nil
+}
