@@ -57,11 +57,11 @@ func openPebble(cfg Config, readOnly bool) (*pebble.DB, error) {
 		FS:       cfg.FS,
 		ReadOnly: readOnly,
 		Logger:   quietPebbleLogger{cfg.Logger},
-		// Every new entry costs a dedup lookup of a random key that is
-		// almost always absent: bloom filters answer those without
-		// reading data blocks.
-		CacheSize:    cfg.CacheSize,
+		CacheSize: cfg.CacheSize,
 	}
+	// Every new entry costs a dedup lookup of a random key that is almost
+	// always absent: bloom filters answer those without reading data
+	// blocks.
 	for i := range opts.Levels {
 		opts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
 	}
