@@ -54,9 +54,9 @@ func Open(cfg Config) (*Log, error) {
 // another process becomes ErrLocked.
 func openPebble(cfg Config, readOnly bool) (*pebble.DB, error) {
 	opts := &pebble.Options{
-		FS:       cfg.FS,
-		ReadOnly: readOnly,
-		Logger:   quietPebbleLogger{cfg.Logger},
+		FS:        cfg.FS,
+		ReadOnly:  readOnly,
+		Logger:    quietPebbleLogger{cfg.Logger},
 		CacheSize: cfg.CacheSize,
 	}
 	// Every new entry costs a dedup lookup of a random key that is almost
