@@ -60,8 +60,10 @@ func ParseCheckpoint(text string) (Checkpoint, error) {
 		return c, fmt.Errorf("%w: tree size: %v", ErrMalformedCheckpoint, err)
 	}
 	c.Size = size
+	// Go's base64 decoders skip \r and \n even in strict mode; demanding
+	// the canonical encoding back keeps parse → format byte-identical.
 	h, err := base64.StdEncoding.Strict().DecodeString(lines[2])
-	if err != nil || len(h) != 32 {
+	if err != nil || len(h) != 32 || base64.StdEncoding.EncodeToString(h) != lines[2] {
 		return c, fmt.Errorf("%w: root hash is not 32 bytes of base64", ErrMalformedCheckpoint)
 	}
 	copy(c.Hash[:], h)
