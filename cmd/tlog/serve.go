@@ -87,6 +87,12 @@ finishes those in flight and closes the store.`,
 }
 
 func serve(cmd *cobra.Command, f serveFlags) error {
+	// Catch SIGTERM and SIGINT from the very start, so that a stop sent as
+	// soon as the log is up still drains it rather than killing it.
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sig)
+
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
 		return fmt.Errorf("--log-level: %w", err)
@@ -137,9 +143,6 @@ func serve(cmd *cobra.Command, f serveFlags) error {
 	go func() { served <- srv.Serve(ln) }()
 	logger.Info("listening", "addr", ln.Addr().String(), "origin", l.Origin(), "vkey", s.VerifierKey())
 
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
-	defer signal.Stop(sig)
 	select {
 	case err := <-served:
 		l.Close()
