@@ -55,6 +55,11 @@ func New(cfg Config) http.Handler {
 	e.GET("/tile/*", s.tile)
 	e.POST("/add", s.add)
 	e.GET("/healthz", s.healthz)
+
+	e.GET("/api/v1/proofs/inclusion", s.inclusion)
+	e.GET("/api/v1/proofs/consistency", s.consistency)
+	e.GET("/api/v1/entries/:index", s.entry)
+	e.GET("/api/v1/entries/:index/tlog-proof", s.tlogProof)
 	return e
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -54,6 +55,8 @@ func status(err error) (int, string) {
 		return http.StatusBadRequest, err.Error()
 	case errors.Is(err, log.ErrEntryTooLarge):
 		return http.StatusRequestEntityTooLarge, err.Error()
+	case errors.Is(err, proofs.ErrBadRange):
+		return http.StatusBadRequest, err.Error()
 	case errors.Is(err, log.ErrNotFound):
 		return http.StatusNotFound, "not found: beyond the published tree"
 	case errors.Is(err, log.ErrPushback):
@@ -83,9 +86,13 @@ func (s *server) handleError(err error, c echo.Context) {
 	if code >= 500 && !errors.Is(err, log.ErrPushback) && !errors.Is(err, log.ErrClosed) {
 		s.cfg.Logger.Error("request failed", "method", c.Request().Method, "path", c.Request().URL.Path, "err", err)
 	}
-	if c.Request().Method == http.MethodHead {
+	switch {
+	case c.Request().Method == http.MethodHead:
 		_ = c.NoContent(code)
-		return
+	case strings.HasPrefix(c.Request().URL.Path, "/api/"):
+		// The JSON API answers errors in JSON too.
+		_ = c.JSON(code, map[string]string{"error": msg})
+	default:
+		_ = c.Blob(code, contentTypeText, []byte(msg+"\n"))
 	}
-	_ = c.Blob(code, contentTypeText, []byte(msg+"\n"))
 }

@@ -194,3 +194,16 @@ func (l *Log) CheckpointAt(size uint64) ([]byte, error) {
 	}
 	return v, nil
 }
+
+// LeafIndex returns the index of the entry with the given leaf hash, if the
+// published tree holds it.
+func (l *Log) LeafIndex(leaf proofs.Hash) (uint64, error) {
+	i, ok, err := l.lookup(&leaf)
+	if err != nil {
+		return 0, err
+	}
+	if !ok || i >= l.published.Load().Size {
+		return 0, ErrNotFound
+	}
+	return i, nil
+}

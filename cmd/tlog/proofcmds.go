@@ -1,0 +1,323 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"unicode/utf8"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tlogai/tlog/api"
+	"github.com/tlogai/tlog/proofs"
+	"github.com/tlogai/tlog/signer"
+)
+
+func getCmd() *cobra.Command {
+	var logURL, keyFile, out string
+	cmd := &cobra.Command{
+		Use:   "get --log URL [--key LOG.pub] [--out FILE] INDEX",
+		Short: "Fetch an entry and its inclusion proof",
+		Long: `Prints the entry at INDEX (as text when it is UTF-8, else base64) with its
+leaf hash and the size of the tree its proof is for. The inclusion proof is
+always checked against the root of the checkpoint that comes with it; with
+--key, the checkpoint's signature is checked too. --out writes the entry's
+exact bytes to FILE.`,
+		Example: "  tlog get --log http://127.0.0.1:8080 --key log.pub --out entry.bin 42",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := newLogClient(logURL)
+			if err != nil {
+				return err
+			}
+			index, err := signer.ParseDecimal(args[0])
+			if err != nil {
+				return fmt.Errorf("INDEX: %w", err)
+			}
+			var e api.Entry
+			if err := c.getJSON(cmd.Context(), "/api/v1/entries/"+strconv.FormatUint(index, 10), nil, &e); err != nil {
+				return err
+			}
+			if e.Index != index {
+				return fmt.Errorf("the log answered entry %d for %d", e.Index, index)
+			}
+			file := proofs.TlogProof{Index: e.Index, Hashes: e.InclusionProof.Hashes, Checkpoint: []byte(e.InclusionProof.Checkpoint)}.Format()
+			vp, err := checkProof(file, e.Entry, keyFile)
+			if err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			fmt.Fprintf(w, "index: %d\nleaf hash: %x\n", e.Index, e.LeafHash)
+			if keyFile != "" {
+				fmt.Fprintf(w, "verified: in tree of size %d signed by %s\n", vp.Checkpoint.Size, vp.Checkpoint.Origin)
+			} else {
+				fmt.Fprintf(w, "included in tree of size %d (signature not checked: no --key)\n", vp.Checkpoint.Size)
+			}
+			if utf8.Valid(e.Entry) {
+				fmt.Fprintf(w, "entry (%d bytes, text):\n%s\n", len(e.Entry), e.Entry)
+			} else {
+				fmt.Fprintf(w, "entry (%d bytes, base64):\n%s\n", len(e.Entry), base64.StdEncoding.EncodeToString(e.Entry))
+			}
+			if out != "" {
+				return os.WriteFile(out, e.Entry, 0o644)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&logURL, "log", "", "log URL, e.g. http://127.0.0.1:8080 (required)")
+	cmd.Flags().StringVar(&keyFile, "key", "", "log verifier key file; checks the checkpoint's signature")
+	cmd.Flags().StringVar(&out, "out", "", "write the entry's bytes to this file")
+	return cmd
+}
+
+func proveCmd() *cobra.Command {
+	var (
+		logURL, keyFile, leafFile, out string
+		index                          int64
+	)
+	cmd := &cobra.Command{
+		Use:   "prove --log URL (--index N | --leaf FILE) [--key LOG.pub] [--out FILE]",
+		Short: "Fetch an offline proof (c2sp.org/tlog-proof) for an entry",
+		Long: `Writes the c2sp.org/tlog-proof@v1 file of an entry against the log's latest
+checkpoint: the index, the inclusion proof and the signed checkpoint. Give
+the index, or the entry's file (--leaf) to find it by content. The proof is
+checked before it is written (its signature too with --key). Ship the file
+beside the entry; anyone verifies it offline with tlog verify.`,
+		Example: `  tlog prove --log http://127.0.0.1:8080 --index 42 > entry.tlog-proof
+  tlog prove --log http://127.0.0.1:8080 --leaf release.json --key log.pub --out release.tlog-proof`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := newLogClient(logURL)
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			var file, entry []byte
+			switch {
+			case (index >= 0) == (leafFile != ""):
+				return errors.New("give exactly one of --index N and --leaf FILE")
+			case index >= 0:
+				if file, err = c.get(ctx, "/api/v1/entries/"+strconv.FormatInt(index, 10)+"/tlog-proof", nil); err != nil {
+					return err
+				}
+				var e api.Entry
+				if err := c.getJSON(ctx, "/api/v1/entries/"+strconv.FormatInt(index, 10), nil, &e); err != nil {
+					return err
+				}
+				entry = e.Entry
+			default:
+				if entry, err = os.ReadFile(leafFile); err != nil {
+					return err
+				}
+				if file, err = fetchProofByLeaf(ctx, c, entry); err != nil {
+					return err
+				}
+			}
+			vp, err := checkProof(file, entry, keyFile)
+			if err != nil {
+				return err
+			}
+			if out != "" {
+				if err := os.WriteFile(out, file, 0o644); err != nil {
+					return err
+				}
+			} else if _, err := cmd.OutOrStdout().Write(file); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "proof of index %d in tree of size %d\n", vp.Index, vp.Checkpoint.Size)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&logURL, "log", "", "log URL (required)")
+	cmd.Flags().Int64Var(&index, "index", -1, "index of the entry")
+	cmd.Flags().StringVar(&leafFile, "leaf", "", "file holding the entry's exact bytes, to find it by content")
+	cmd.Flags().StringVar(&keyFile, "key", "", "log verifier key file; checks the checkpoint's signature")
+	cmd.Flags().StringVar(&out, "out", "", "write the proof here instead of standard output")
+	return cmd
+}
+
+// fetchProofByLeaf finds an entry by its leaf hash and builds its
+// tlog-proof file from the JSON inclusion proof.
+func fetchProofByLeaf(ctx context.Context, c *logClient, entry []byte) ([]byte, error) {
+	leaf := proofs.HashLeaf(entry)
+	var p api.InclusionProof
+	if err := c.getJSON(ctx, "/api/v1/proofs/inclusion", url.Values{"leaf_hash": {hex.EncodeToString(leaf[:])}}, &p); err != nil {
+		return nil, err
+	}
+	if !bytes.Equal(p.LeafHash, leaf[:]) {
+		return nil, fmt.Errorf("the log answered a proof for leaf hash %x, not %x", p.LeafHash, leaf)
+	}
+	if p.Checkpoint == "" {
+		return nil, errors.New("the log sent no checkpoint with the proof")
+	}
+	return proofs.TlogProof{Index: p.Index, Hashes: p.Hashes, Checkpoint: []byte(p.Checkpoint)}.Format(), nil
+}
+
+// checkProof verifies a tlog-proof for entry: with keyFile, fully
+// (signature and inclusion); without, only the inclusion against the
+// checkpoint's root.
+func checkProof(file, entry []byte, keyFile string) (*proofs.VerifiedProof, error) {
+	if keyFile != "" {
+		v, err := readVerifier(keyFile)
+		if err != nil {
+			return nil, err
+		}
+		return proofs.VerifyTlogProof(file, entry, v)
+	}
+	p, err := proofs.ParseTlogProof(file)
+	if err != nil {
+		return nil, err
+	}
+	n, err := signer.ParseNote(p.Checkpoint)
+	if err != nil {
+		return nil, err
+	}
+	cp, err := signer.ParseCheckpoint(n.Text)
+	if err != nil {
+		return nil, err
+	}
+	if err := proofs.CheckInclusion(p.Hashes, p.Index, cp.Size, proofs.HashLeaf(entry), cp.Hash); err != nil {
+		return nil, err
+	}
+	return &proofs.VerifiedProof{Index: p.Index, Checkpoint: cp, Note: n}, nil
+}
+
+func verifyCmd() *cobra.Command {
+	var keyFile, entryFile, proofFile string
+	cmd := &cobra.Command{
+		Use:   "verify --key LOG.pub --entry FILE --proof FILE.tlog-proof",
+		Short: "Verify an offline proof, with no network",
+		Long: `Checks that FILE is in the log: the proof's checkpoint must be signed by the
+log's key, and its inclusion proof must lead from the entry's hash to the
+checkpoint's root. Prints one line and exits 0 when it is, prints the reason
+and exits 1 when it is not.`,
+		Example: "  tlog verify --key log.pub --entry release.json --proof release.tlog-proof",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			v, err := readVerifier(keyFile)
+			if err != nil {
+				return err
+			}
+			if entryFile == "" || proofFile == "" {
+				return errors.New("--entry and --proof are required")
+			}
+			entry, err := os.ReadFile(entryFile)
+			if err != nil {
+				return err
+			}
+			file, err := os.ReadFile(proofFile)
+			if err != nil {
+				return err
+			}
+			vp, err := proofs.VerifyTlogProof(file, entry, v)
+			if err != nil {
+				fmt.Fprintf(cmd.ErrOrStderr(), "not verified: %s: %v\n", filepath.Base(proofFile), err)
+				return exitError{1}
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "verified: index %d in tree of size %d signed by %s\n", vp.Index, vp.Checkpoint.Size, vp.Checkpoint.Origin)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&keyFile, "key", "", "log verifier key file (required)")
+	cmd.Flags().StringVar(&entryFile, "entry", "", "file holding the entry's exact bytes (required)")
+	cmd.Flags().StringVar(&proofFile, "proof", "", "the tlog-proof file (required)")
+	return cmd
+}
+
+func consistencyCmd() *cobra.Command {
+	var logURL, keyFile, since string
+	var update bool
+	cmd := &cobra.Command{
+		Use:   "consistency --log URL --key LOG.pub --since CHECKPOINT_FILE [--update]",
+		Short: "Check that the log only appended since a checkpoint you kept",
+		Long: `Fetches the log's latest checkpoint and a consistency proof from the
+checkpoint in CHECKPOINT_FILE, verifies both signatures and the proof, and
+prints the new checkpoint. Exits 1 if the log rewrote or shrank its history.
+With --update, the new checkpoint replaces CHECKPOINT_FILE (atomically) once
+verified, so a cron job keeps its own chain of checkpoints.`,
+		Example: `  curl -s http://127.0.0.1:8080/checkpoint > seen.checkpoint
+  tlog consistency --log http://127.0.0.1:8080 --key log.pub --since seen.checkpoint --update`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := newLogClient(logURL)
+			if err != nil {
+				return err
+			}
+			v, err := readVerifier(keyFile)
+			if err != nil {
+				return err
+			}
+			if since == "" {
+				return errors.New("--since CHECKPOINT_FILE is required")
+			}
+			oldNote, err := os.ReadFile(since)
+			if err != nil {
+				return err
+			}
+			old, _, err := signer.OpenCheckpoint(oldNote, v)
+			if err != nil {
+				return fmt.Errorf("%s: %w", since, err)
+			}
+			newNote, err := c.get(cmd.Context(), "/checkpoint", nil)
+			if err != nil {
+				return err
+			}
+			cur, _, err := signer.OpenCheckpoint(newNote, v)
+			if err != nil {
+				return fmt.Errorf("the log's checkpoint: %w", err)
+			}
+			if err := checkConsistent(cmd.Context(), c, old, cur); err != nil {
+				fmt.Fprintf(cmd.ErrOrStderr(), "INCONSISTENT: %v\nkept checkpoint:\n%s\nlog's checkpoint:\n%s", err, oldNote, newNote)
+				return exitError{1}
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "consistent: tree size %d → %d\n", old.Size, cur.Size)
+			if update {
+				tmp := since + ".tmp"
+				if err := os.WriteFile(tmp, newNote, 0o644); err != nil {
+					return err
+				}
+				if err := os.Rename(tmp, since); err != nil {
+					return err
+				}
+			}
+			_, err = cmd.OutOrStdout().Write(newNote)
+			return err
+		},
+	}
+	cmd.Flags().StringVar(&logURL, "log", "", "log URL (required)")
+	cmd.Flags().StringVar(&keyFile, "key", "", "log verifier key file (required)")
+	cmd.Flags().StringVar(&since, "since", "", "file holding a signed checkpoint of this log seen before (required)")
+	cmd.Flags().BoolVar(&update, "update", false, "replace the --since file with the new checkpoint once verified")
+	return cmd
+}
+
+// checkConsistent checks that cur extends old, fetching a consistency proof.
+func checkConsistent(ctx context.Context, c *logClient, old, cur signer.Checkpoint) error {
+	switch {
+	case cur.Size < old.Size:
+		return fmt.Errorf("the log's tree size %d is smaller than the kept %d", cur.Size, old.Size)
+	case cur.Size == old.Size:
+		if cur.Hash != old.Hash {
+			return fmt.Errorf("two different roots for tree size %d", cur.Size)
+		}
+		return nil
+	case old.Size == 0:
+		return nil // every tree extends the empty one
+	}
+	var p api.ConsistencyProof
+	q := url.Values{"old": {strconv.FormatUint(old.Size, 10)}, "new": {strconv.FormatUint(cur.Size, 10)}}
+	if err := c.getJSON(ctx, "/api/v1/proofs/consistency", q, &p); err != nil {
+		return err
+	}
+	if p.OldSize != old.Size || p.NewSize != cur.Size {
+		return fmt.Errorf("the log answered a proof for sizes %d → %d", p.OldSize, p.NewSize)
+	}
+	return proofs.CheckConsistency(p.Hashes, old.Size, cur.Size, old.Hash, cur.Hash)
+}
