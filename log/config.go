@@ -56,6 +56,12 @@ type Config struct {
 	// their 256 entries). Default 4096.
 	TileCacheSize int
 
+	// NodeCacheSize is the number of node hashes kept in memory for
+	// serving proofs (about 40 bytes each). Upper tree levels, shared by
+	// every proof, stay cached. Default 1<<20 (about 40 MiB); negative
+	// disables the cache.
+	NodeCacheSize int
+
 	// CacheSize is the size in bytes of Pebble's block cache. Default
 	// 128 MiB.
 	CacheSize int64
@@ -75,6 +81,7 @@ const (
 	DefaultCheckpointHistoryInterval = time.Second
 	DefaultTileCacheSize             = 4096
 	DefaultCacheSize                 = 128 << 20
+	DefaultNodeCacheSize             = 1 << 20
 )
 
 func (c Config) withDefaults() (Config, error) {
@@ -107,6 +114,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.TileCacheSize <= 0 {
 		c.TileCacheSize = DefaultTileCacheSize
+	}
+	if c.NodeCacheSize == 0 {
+		c.NodeCacheSize = DefaultNodeCacheSize
 	}
 	if c.CacheSize <= 0 {
 		c.CacheSize = DefaultCacheSize

@@ -73,6 +73,7 @@ type Log struct {
 	failure atomic.Pointer[error]
 
 	cache *tileCache
+	nodes *nodeCache
 
 	quit chan struct{} // closed by Close: the sequencer drains and stops
 	done chan struct{} // closed by the sequencer when it has stopped

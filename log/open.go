@@ -38,6 +38,7 @@ func Open(cfg Config) (*Log, error) {
 		origin: cfg.Signer.Name(),
 		pool:   make(chan *Future, cfg.PoolSize),
 		cache:  newTileCache(cfg.TileCacheSize),
+		nodes:  newNodeCache(cfg.NodeCacheSize),
 		quit:   make(chan struct{}),
 		done:   make(chan struct{}),
 	}

@@ -139,7 +139,8 @@ func (l *Log) ReadEntry(ctx context.Context, index uint64) ([]byte, error) {
 
 // ReadHashes reads node hashes of the published tree; it implements
 // proofs.HashReader. A node the published tree does not contain is
-// ErrNotFound.
+// ErrNotFound. Hashes come from the node cache when there, else from the
+// store (and then go into the cache).
 func (l *Log) ReadHashes(ids []proofs.NodeID) ([][]byte, error) {
 	size := l.published.Load().Size
 	for _, id := range ids {
@@ -147,7 +148,29 @@ func (l *Log) ReadHashes(ids []proofs.NodeID) ([][]byte, error) {
 			return nil, fmt.Errorf("%w: node %d/%d is not in the tree of size %d", ErrNotFound, id.Level, id.Index, size)
 		}
 	}
-	return l.hashReader().ReadHashes(ids)
+	out := make([][]byte, len(ids))
+	var missing []proofs.NodeID
+	var at []int
+	for i, id := range ids {
+		if h, ok := l.nodes.get(id); ok {
+			out[i] = h[:]
+			continue
+		}
+		missing = append(missing, id)
+		at = append(at, i)
+	}
+	if len(missing) == 0 {
+		return out, nil
+	}
+	read, err := l.hashReader().ReadHashes(missing)
+	if err != nil {
+		return nil, err
+	}
+	for j, h := range read {
+		out[at[j]] = h
+		l.nodes.put(missing[j], h)
+	}
+	return out, nil
 }
 
 // hashReader reads any stored node, published or not. For the sequencer's
