@@ -53,7 +53,7 @@ const serveGCPercent = 400
 
 type serveFlags struct {
 	data, listen, keyFile, origin, logLevel string
-	batchSize, poolSize, tileCache          int
+	batchSize, poolSize, tileCache, nodes   int
 	batchAge, history                       time.Duration
 }
 
@@ -82,6 +82,7 @@ finishes those in flight and closes the store.`,
 	fl.IntVar(&f.poolSize, "pool-size", log.DefaultPoolSize, "most entries waiting for a commit; beyond, POST /add answers 503")
 	fl.DurationVar(&f.history, "checkpoint-history", log.DefaultCheckpointHistoryInterval, "least time between two checkpoints kept in the history (0: keep all)")
 	fl.IntVar(&f.tileCache, "tile-cache", log.DefaultTileCacheSize, "full tiles and entry bundles cached in memory")
+	fl.IntVar(&f.nodes, "node-cache", log.DefaultNodeCacheSize, "node hashes cached in memory for proofs (about 40 bytes each; 0 disables)")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	return cmd
 }
@@ -120,6 +121,7 @@ func serve(cmd *cobra.Command, f serveFlags) error {
 		PoolSize:                  f.poolSize,
 		CheckpointHistoryInterval: nonZero(f.history),
 		TileCacheSize:             f.tileCache,
+		NodeCacheSize:             nodeCacheFlag(f.nodes),
 		Logger:                    logger,
 	})
 	if err != nil {
@@ -172,6 +174,14 @@ func nonZero(d time.Duration) time.Duration {
 		return -1
 	}
 	return d
+}
+
+// nodeCacheFlag maps the flag's 0 ("disable") to the log's negative.
+func nodeCacheFlag(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
 }
 
 // loadOrCreateKey returns the signer: from --key, else DIR/log.key, else a
