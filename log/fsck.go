@@ -197,9 +197,6 @@ func (f *fsck) run() (*FsckReport, error) {
 	if len(cps) > 0 {
 		return nil, &FsckError{Index: cps[0].Size, What: "a kept checkpoint was not reached"}
 	}
-	if f.progress != nil {
-		f.progress(latest.Size, latest.Size)
-	}
 	// Nothing may be stored beyond the latest checkpoint.
 	if err := checkNothingBeyond(f.db, latest.Size); err != nil {
 		return nil, &FsckError{Index: latest.Size, What: err.Error()}
