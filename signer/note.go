@@ -180,7 +180,14 @@ func ParseNote(msg []byte) (*Note, error) {
 			return nil, fmt.Errorf("%w: signature line does not start with an em dash and a space", ErrMalformedNote)
 		}
 		name, b64, _ := strings.Cut(rest, " ")
-		sig, err := base64.StdEncoding.DecodeString(b64)
+		// Only the canonical encoding: Go's decoder ignores the unused
+		// bits of the last character, so four spellings would decode to
+		// the same signature and a one-byte change of a note would still
+		// verify. (x/mod's note.Open accepts all four; we are stricter.)
+		sig, err := base64.StdEncoding.Strict().DecodeString(b64)
+		if err == nil && base64.StdEncoding.EncodeToString(sig) != b64 {
+			err = errors.New("not canonical base64")
+		}
 		if err != nil || !isValidName(name) || b64 == "" || len(sig) < 5 {
 			return nil, fmt.Errorf("%w: bad signature line %q", ErrMalformedNote, line)
 		}
