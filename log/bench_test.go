@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"math/rand/v2"
 	"runtime"
 	"sync/atomic"
 	"testing"
@@ -81,4 +82,43 @@ func BenchmarkReadTile(b *testing.B) {
 		_, err := l.ReadEntryBundle(ctx, proofs.Tile{Level: 0, Index: 256, Width: 100})
 		return err
 	})
+}
+
+// BenchmarkProofs measures inclusion and consistency proofs built from the
+// store of a 10^6-entry log, with the node cache warm (as on a busy server)
+// and disabled (every node read from Pebble).
+func BenchmarkProofs(b *testing.B) {
+	const size = 1_000_000
+	dir := b.TempDir()
+	s := testSigner(b)
+	l := mustOpen(b, Config{Dir: dir, Signer: s})
+	es := make([][]byte, size)
+	for i := range es {
+		es[i] = make([]byte, 64)
+		binary.BigEndian.PutUint64(es[i], uint64(i))
+	}
+	addAll(b, l, es)
+	l.Close()
+	for _, cache := range []int{DefaultNodeCacheSize, -1} {
+		l := mustOpen(b, Config{Dir: dir, Signer: s, NodeCacheSize: cache})
+		name := map[bool]string{true: "cache", false: "nocache"}[cache > 0]
+		rng := rand.New(rand.NewPCG(1, 2))
+		b.Run("inclusion/"+name, func(b *testing.B) {
+			for b.Loop() {
+				if _, err := proofs.ProveInclusion(rng.Uint64N(size), size, l); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "proofs/s")
+		})
+		b.Run("consistency/"+name, func(b *testing.B) {
+			for b.Loop() {
+				if _, err := proofs.ProveConsistency(1+rng.Uint64N(size-1), size, l); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "proofs/s")
+		})
+		l.Close()
+	}
 }
