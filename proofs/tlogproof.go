@@ -53,9 +53,9 @@ func (p TlogProof) Format() []byte {
 }
 
 // ParseTlogProof parses a tlog-proof file. It is strict: canonical decimal
-// and base64, 32-byte hashes, at most MaxProofHashes of them, and a
-// checkpoint that parses as a signed note (its signatures are not checked
-// here; see VerifyTlogProof).
+// and base64, 32-byte hashes, at most MaxProofHashes of them, and a signed
+// note whose text is a checkpoint (its signatures are not checked here; see
+// VerifyTlogProof).
 func ParseTlogProof(b []byte) (TlogProof, error) {
 	var p TlogProof
 	rest := string(b)
@@ -110,7 +110,11 @@ func ParseTlogProof(b []byte) (TlogProof, error) {
 		}
 		p.Hashes = append(p.Hashes, h)
 	}
-	if _, err := signer.ParseNote([]byte(rest)); err != nil {
+	n, err := signer.ParseNote([]byte(rest))
+	if err != nil {
+		return p, fmt.Errorf("%w: checkpoint: %v", ErrMalformedProof, err)
+	}
+	if _, err := signer.ParseCheckpoint(n.Text); err != nil {
 		return p, fmt.Errorf("%w: checkpoint: %v", ErrMalformedProof, err)
 	}
 	p.Checkpoint = []byte(rest)
