@@ -47,8 +47,8 @@ type Entry struct {
 
 // GET /api/v1/proofs/inclusion?index=N[&size=S] or ?leaf_hash=H[&size=S].
 func (s *server) inclusion(c echo.Context) error {
-	q := c.QueryParams()
-	if err := onlyParams(q, "index", "leaf_hash", "size"); err != nil {
+	q, err := query(c, "index", "leaf_hash", "size")
+	if err != nil {
 		return err
 	}
 	size, note, err := s.treeSize(q, "size")
@@ -83,8 +83,8 @@ func (s *server) inclusion(c echo.Context) error {
 
 // GET /api/v1/proofs/consistency?old=A[&new=B].
 func (s *server) consistency(c echo.Context) error {
-	q := c.QueryParams()
-	if err := onlyParams(q, "old", "new"); err != nil {
+	q, err := query(c, "old", "new")
+	if err != nil {
 		return err
 	}
 	if !q.Has("old") {
@@ -206,6 +206,17 @@ func notFoundOr(err error, msg string) error {
 		return &httpError{http.StatusNotFound, msg}
 	}
 	return err
+}
+
+// query parses the query string strictly: a piece that does not parse (a
+// bad escape, a ";") is an error, not silently dropped as Echo's
+// QueryParams would, and only the named parameters, once each, are allowed.
+func query(c echo.Context, names ...string) (url.Values, error) {
+	q, err := url.ParseQuery(c.Request().URL.RawQuery)
+	if err != nil {
+		return nil, badRequest("malformed query: " + err.Error())
+	}
+	return q, onlyParams(q, names...)
 }
 
 func onlyParams(q url.Values, names ...string) error {
