@@ -29,10 +29,10 @@ type Config struct {
 const (
 	contentTypeText   = "text/plain; charset=utf-8"
 	contentTypeBinary = "application/octet-stream"
-	// Full tiles and bundles never change.
+	// Tiles and bundles never change: a partial tile's URL names its width,
+	// and this log serves that prefix for as long as it runs.
 	cacheImmutable = "public, max-age=31536000, immutable"
-	// The checkpoint moves with every batch; partial tiles are replaced by
-	// wider ones, so caches must revalidate them.
+	// The checkpoint moves with every batch.
 	cacheNone = "no-cache"
 )
 
@@ -51,15 +51,17 @@ func New(cfg Config) http.Handler {
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
 
-	e.GET("/checkpoint", s.checkpoint)
-	e.GET("/tile/*", s.tile)
+	// Every read answers HEAD too (net/http sends no body for it).
+	get := func(path string, h echo.HandlerFunc) { e.Match([]string{http.MethodGet, http.MethodHead}, path, h) }
+	get("/checkpoint", s.checkpoint)
+	get("/tile/*", s.tile)
 	e.POST("/add", s.add)
-	e.GET("/healthz", s.healthz)
+	get("/healthz", s.healthz)
 
-	e.GET("/api/v1/proofs/inclusion", s.inclusion)
-	e.GET("/api/v1/proofs/consistency", s.consistency)
-	e.GET("/api/v1/entries/:index", s.entry)
-	e.GET("/api/v1/entries/:index/tlog-proof", s.tlogProof)
+	get("/api/v1/proofs/inclusion", s.inclusion)
+	get("/api/v1/proofs/consistency", s.consistency)
+	get("/api/v1/entries/:index", s.entry)
+	get("/api/v1/entries/:index/tlog-proof", s.tlogProof)
 	return e
 }
 
@@ -85,12 +87,7 @@ func (s *server) tile(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	h := c.Response().Header()
-	if t.Full() {
-		h.Set(echo.HeaderCacheControl, cacheImmutable)
-	} else {
-		h.Set(echo.HeaderCacheControl, cacheNone)
-	}
+	c.Response().Header().Set(echo.HeaderCacheControl, cacheImmutable)
 	return c.Blob(http.StatusOK, contentTypeBinary, b)
 }
 
@@ -101,9 +98,8 @@ func (s *server) add(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	// No timeout of our own: the wait is bounded by the commit of the
-	// batch, and the number of waiting requests by the pool size. A client
-	// that gives up cancels the request context.
+	// The wait ends with the commit, with ErrTimeout if the batch stalls
+	// beyond the log's CommitTimeout, or when the client goes away.
 	res, err := s.log.Add(entry).Wait(c.Request().Context())
 	if err != nil {
 		return err
@@ -136,10 +132,10 @@ func readBody(r *http.Request, max int) ([]byte, error) {
 		// never yields more than Content-Length bytes).
 		b = make([]byte, r.ContentLength)
 		if _, err = io.ReadFull(r.Body, b); err != nil {
-			return nil, errBadBody(err)
+			return nil, errBadBody
 		}
 	} else if b, err = io.ReadAll(io.LimitReader(r.Body, int64(max)+1)); err != nil {
-		return nil, errBadBody(err)
+		return nil, errBadBody
 	}
 	if len(b) > max {
 		return nil, errBodyTooLarge(max)

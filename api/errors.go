@@ -22,9 +22,13 @@ func errBodyTooLarge(max int) error {
 	return &httpError{http.StatusRequestEntityTooLarge, fmt.Sprintf("body too large: an entry is at most %d bytes", max)}
 }
 
-func errBadBody(err error) error {
-	return &httpError{http.StatusBadRequest, fmt.Sprintf("couldn't read body: %v", err)}
-}
+// errBadBody: the body ended early or timed out. The cause (addresses,
+// timeouts) stays in the server's debug log, not in the answer.
+var errBadBody = &httpError{http.StatusBadRequest, "couldn't read the request body (incomplete or too slow)"}
+
+func badRequest(msg string) error { return &httpError{http.StatusBadRequest, msg} }
+
+func notFound(msg string) error { return &httpError{http.StatusNotFound, msg} }
 
 // httpError is an error that already knows its status.
 type httpError struct {
@@ -63,6 +67,8 @@ func status(err error) (int, string) {
 		return http.StatusServiceUnavailable, err.Error()
 	case errors.Is(err, log.ErrClosed):
 		return http.StatusServiceUnavailable, "log is shutting down, retry later"
+	case errors.Is(err, log.ErrBatchFailed), errors.Is(err, log.ErrTimeout):
+		return http.StatusServiceUnavailable, err.Error()
 	case errors.Is(err, log.ErrStorage):
 		return http.StatusServiceUnavailable, "the log stopped after a storage failure; an operator must restart it"
 	case errors.Is(err, context.Canceled):
@@ -83,7 +89,7 @@ func (s *server) handleError(err error, c echo.Context) {
 	if code == http.StatusServiceUnavailable {
 		c.Response().Header().Set("Retry-After", retryAfter)
 	}
-	if code >= 500 && !errors.Is(err, log.ErrPushback) && !errors.Is(err, log.ErrClosed) {
+	if code >= 500 && !errors.Is(err, log.ErrPushback) && !errors.Is(err, log.ErrClosed) && !errors.Is(err, log.ErrTimeout) {
 		s.cfg.Logger.Error("request failed", "method", c.Request().Method, "path", c.Request().URL.Path, "err", err)
 	}
 	switch {

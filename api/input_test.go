@@ -145,3 +145,30 @@ func TestHealthz(t *testing.T) {
 		t.Fatalf("add to a closed log: %d", resp.StatusCode)
 	}
 }
+
+// Reads answer HEAD with the GET status and headers and no body; writes
+// do not.
+func TestHead(t *testing.T) {
+	ts := newServer(t, nil)
+	for i := 0; i < 3; i++ {
+		ts.add(t, testEntry(i))
+	}
+	for _, tc := range []struct {
+		path   string
+		status int
+	}{
+		{"/checkpoint", 200},
+		{"/tile/0/000.p/3", 200},
+		{"/tile/entries/000.p/3", 200},
+		{"/tile/0/001", 404},
+		{"/api/v1/proofs/inclusion?index=1", 200},
+		{"/api/v1/entries/2/tlog-proof", 200},
+		{"/healthz", 200},
+		{"/add", 405},
+	} {
+		resp, body := ts.do(t, http.MethodHead, tc.path, nil)
+		if resp.StatusCode != tc.status || len(body) != 0 {
+			t.Errorf("HEAD %s: %d with %d body bytes, want %d and none", tc.path, resp.StatusCode, len(body), tc.status)
+		}
+	}
+}

@@ -158,7 +158,7 @@ func (s *server) entryIndex(c echo.Context) (uint64, error) {
 // prove builds the inclusion proof of index in the tree of size.
 func (s *server) prove(index, size uint64, note string) (*InclusionProof, error) {
 	if index >= size {
-		return nil, &httpError{http.StatusNotFound, fmt.Sprintf("index %d is not in the tree of size %d", index, size)}
+		return nil, notFound(fmt.Sprintf("index %d is not in the tree of size %d", index, size))
 	}
 	hashes, err := proofs.ProveInclusion(index, size, s.log)
 	if err != nil {
@@ -187,7 +187,7 @@ func (s *server) treeSize(q url.Values, name string) (uint64, string, error) {
 	case size == 0:
 		return 0, "", badRequest(name + " must be at least 1: the empty tree has no proofs")
 	case size > pub.Size:
-		return 0, "", &httpError{http.StatusNotFound, fmt.Sprintf("%s %d is beyond the latest tree size %d", name, size, pub.Size)}
+		return 0, "", notFound(fmt.Sprintf("%s %d is beyond the latest tree size %d", name, size, pub.Size))
 	}
 	note, err := s.log.CheckpointAt(size)
 	if err != nil {
@@ -203,7 +203,7 @@ func notFoundOr(err error, msg string) error {
 		if msg == "" {
 			return nil
 		}
-		return &httpError{http.StatusNotFound, msg}
+		return notFound(msg)
 	}
 	return err
 }
@@ -265,5 +265,3 @@ func nonNil(h [][]byte) [][]byte {
 	}
 	return h
 }
-
-func badRequest(msg string) error { return &httpError{http.StatusBadRequest, msg} }

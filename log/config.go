@@ -38,6 +38,13 @@ type Config struct {
 	// 1ms; a negative value means do not wait.
 	BatchMaxAge time.Duration
 
+	// CommitTimeout is how long a batch (dedup lookups, signing, the
+	// commit with fsync) may take before the adds waiting on it give up
+	// with ErrTimeout. A healthy batch takes milliseconds; this only fires
+	// on a stuck disk or signing backend. The batch itself is not
+	// abandoned: its entries may still be logged. Default 30s.
+	CommitTimeout time.Duration
+
 	// PoolSize is the most entries that may wait for the sequencer. When
 	// the pool is full, Add fails with ErrPushback (HTTP 503) and no index
 	// is consumed. Memory held by the pool is at most PoolSize times the
@@ -82,6 +89,7 @@ const (
 	DefaultTileCacheSize             = 4096
 	DefaultCacheSize                 = 128 << 20
 	DefaultNodeCacheSize             = 1 << 20
+	DefaultCommitTimeout             = 30 * time.Second
 )
 
 func (c Config) withDefaults() (Config, error) {
@@ -102,6 +110,9 @@ func (c Config) withDefaults() (Config, error) {
 		c.BatchMaxAge = DefaultBatchMaxAge
 	case c.BatchMaxAge < 0:
 		c.BatchMaxAge = 0
+	}
+	if c.CommitTimeout <= 0 {
+		c.CommitTimeout = DefaultCommitTimeout
 	}
 	if c.PoolSize <= 0 {
 		c.PoolSize = DefaultPoolSize

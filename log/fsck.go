@@ -101,13 +101,15 @@ func (f *fsck) run() (*FsckReport, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(cps) == 0 || cps[len(cps)-1].Size != latest.Size {
+	switch last := len(cps) - 1; {
+	case last >= 0 && cps[last].Size > latest.Size:
+		return nil, &FsckError{Index: cps[last].Size, What: fmt.Sprintf("a kept checkpoint has size %d, beyond the latest checkpoint's %d", cps[last].Size, latest.Size)}
+	case last >= 0 && cps[last].Size == latest.Size:
+		if cps[last].Hash != latest.Hash {
+			return nil, &FsckError{Index: latest.Size, What: "the latest checkpoint and the history disagree on the root"}
+		}
+	default:
 		cps = append(cps, latest)
-	} else if cps[len(cps)-1].Hash != latest.Hash {
-		return nil, &FsckError{Index: latest.Size, What: "the latest checkpoint and the history disagree on the root"}
-	}
-	if last := cps[len(cps)-1]; last.Size > latest.Size {
-		return nil, &FsckError{Index: last.Size, What: fmt.Sprintf("a kept checkpoint has size %d, beyond the latest checkpoint's %d", last.Size, latest.Size)}
 	}
 	rep.Checkpoints = len(cps)
 

@@ -136,3 +136,5 @@ func (a *acks) snapshot() map[uint64][]byte {
 	}
 	return out
 }
+
+func entryHash(i int) proofs.Hash { return proofs.HashLeaf(entry(i)) }

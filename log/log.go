@@ -42,8 +42,18 @@ var (
 	ErrClosed = errors.New("log is closed")
 	// ErrNotFound: a tile, bundle or node beyond the published tree.
 	ErrNotFound = errors.New("not found")
+	// ErrBatchFailed: the batch holding the entry failed before its commit
+	// (the checkpoint could not be signed, or the dedup index could not be
+	// read); nothing of it was logged, and the log goes on. Retry.
+	ErrBatchFailed = errors.New("the batch failed before it was committed; nothing was logged, retry")
+	// ErrTimeout: the batch holding the entry has taken longer than
+	// Config.CommitTimeout. Its outcome is unknown: the entry may still be
+	// logged. Retry (the same bytes get the same index).
+	ErrTimeout = errors.New("timed out waiting for the commit; the entry may still be logged, retry")
 	// ErrStorage: the store failed to commit; the log stopped sequencing and
-	// must be restarted (restart re-verifies the store).
+	// must be restarted (restart re-verifies the store). Pebble treats most
+	// write failures as fatal and exits the process instead, which is as
+	// safe as a crash: nothing unacknowledged is assumed.
 	ErrStorage = errors.New("storage failure, log stopped")
 	// ErrCorrupt: the store is inconsistent with its signed checkpoint or
 	// with itself. The log refuses to open.
@@ -60,17 +70,23 @@ type Log struct {
 	origin string
 
 	// pool carries pending entries from Add to the sequencer. Sends happen
-	// under closeMu.RLock after checking closed, so that Close, which sets
-	// closed under closeMu.Lock, knows no send can follow it.
+	// under closeMu.RLock after checking closed and failure, which Close and
+	// fail set under closeMu.Lock: once they hold it, no send can follow.
 	pool    chan *Future
 	closeMu sync.RWMutex
 	closed  bool
+	// failure is set when the sequencer stopped on a storage error.
+	failure atomic.Pointer[error]
+	// readers counts reads in progress; Close waits for them before it
+	// closes the store. Add is called under closeMu.RLock with closed false.
+	readers sync.WaitGroup
 
 	// published is the latest committed checkpoint; readers serve only the
 	// tree it covers.
 	published atomic.Pointer[Published]
-	// failure is set when the sequencer stopped on a storage error.
-	failure atomic.Pointer[error]
+
+	// stall lets waiting adds give up on a stalled batch.
+	stall *stallGuard
 
 	cache *tileCache
 	nodes *nodeCache
@@ -99,19 +115,35 @@ type Result struct {
 type Future struct {
 	entry []byte
 	leaf  proofs.Hash
-	res   Result
-	err   error
-	done  chan struct{}
+	stall *stallGuard // nil for futures resolved at once
+	// res and err are written once, by the sequencer (or by Add for
+	// futures resolved at once), before done is closed; readers read them
+	// only after done is closed.
+	res  Result
+	err  error
+	done chan struct{}
 }
 
-// Wait blocks until the entry is durably in the log, or fails, or ctx ends.
-// If ctx ends first, the entry may still be logged later.
+// Wait blocks until the entry is durably in the log, or fails, or ctx ends,
+// or the batch holding it stalls beyond Config.CommitTimeout (ErrTimeout).
+// If ctx ends or the wait times out, the entry may still be logged later.
 func (f *Future) Wait(ctx context.Context) (Result, error) {
+	var stalled <-chan struct{}
+	if f.stall != nil {
+		stalled = f.stall.channel()
+	}
 	select {
 	case <-f.done:
 		return f.res, f.err
 	case <-ctx.Done():
 		return Result{}, ctx.Err()
+	case <-stalled:
+		select {
+		case <-f.done: // resolved after all
+			return f.res, f.err
+		default:
+			return Result{}, ErrTimeout
+		}
 	}
 }
 
@@ -139,7 +171,7 @@ func (l *Log) Add(entry []byte) *Future {
 	case len(entry) > MaxEntrySize:
 		return resolved(Result{}, ErrEntryTooLarge)
 	}
-	f := &Future{entry: entry, leaf: proofs.HashLeaf(entry), done: make(chan struct{})}
+	f := &Future{entry: entry, leaf: proofs.HashLeaf(entry), stall: l.stall, done: make(chan struct{})}
 
 	l.closeMu.RLock()
 	defer l.closeMu.RUnlock()
@@ -169,8 +201,8 @@ func (l *Log) Origin() string { return l.origin }
 // Healthy returns nil while the log accepts entries, or the reason it does
 // not.
 func (l *Log) Healthy() error {
-	if err := l.failure.Load(); err != nil {
-		return fmt.Errorf("%w: %v", ErrStorage, *err)
+	if l.failure.Load() != nil {
+		return ErrStorage
 	}
 	l.closeMu.RLock()
 	defer l.closeMu.RUnlock()
@@ -180,9 +212,10 @@ func (l *Log) Healthy() error {
 	return nil
 }
 
-// Close stops accepting entries, lets the sequencer integrate every entry
-// already in the pool, and closes the store. It is safe to call more than
-// once.
+// Close stops accepting entries and reads, lets the sequencer integrate
+// every entry already in the pool, waits for reads in progress, and closes
+// the store. It is safe to call more than once. Reads after Close fail with
+// ErrClosed.
 func (l *Log) Close() error {
 	l.closeMu.Lock()
 	already := l.closed
@@ -194,5 +227,20 @@ func (l *Log) Close() error {
 	}
 	close(l.quit)
 	<-l.done
+	l.readers.Wait()
 	return l.db.Close()
 }
+
+// enter registers a read of the store; it fails once the log is closed.
+// Every successful enter must be followed by leave.
+func (l *Log) enter() error {
+	l.closeMu.RLock()
+	defer l.closeMu.RUnlock()
+	if l.closed {
+		return ErrClosed
+	}
+	l.readers.Add(1)
+	return nil
+}
+
+func (l *Log) leave() { l.readers.Done() }

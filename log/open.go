@@ -39,6 +39,7 @@ func Open(cfg Config) (*Log, error) {
 		pool:   make(chan *Future, cfg.PoolSize),
 		cache:  newTileCache(cfg.TileCacheSize),
 		nodes:  newNodeCache(cfg.NodeCacheSize),
+		stall:  newStallGuard(),
 		quit:   make(chan struct{}),
 		done:   make(chan struct{}),
 	}
@@ -48,6 +49,7 @@ func Open(cfg Config) (*Log, error) {
 		return nil, err
 	}
 	go l.sequence(seq)
+	go l.watch()
 	return l, nil
 }
 
@@ -111,18 +113,18 @@ func (l *Log) recover() (*sequencer, error) {
 	}
 	cp, _, err := signer.OpenCheckpoint(note, l.cfg.Signer.Verifier())
 	if err != nil {
-		return nil, fmt.Errorf("%w: the latest checkpoint does not verify with the log key: %v", ErrCorrupt, err)
+		return nil, fmt.Errorf("%w: the latest checkpoint does not verify with the log key: %w", ErrCorrupt, err)
 	}
 	if err := checkNothingBeyond(l.db, cp.Size); err != nil {
 		return nil, err
 	}
 	rng, err := proofs.RangeAt(cp.Size, l.hashReader())
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
+		return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
 	}
 	root, err := proofs.RootOf(rng)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
+		return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
 	}
 	if root != cp.Hash {
 		return nil, fmt.Errorf("%w: the tree recomputed from the stored hashes at size %d has root %x, but the latest signed checkpoint says %x; refusing to start (run tlog fsck to find the damage)",

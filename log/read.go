@@ -41,6 +41,10 @@ func (l *Log) readTile(ctx context.Context, t proofs.Tile, entries bool) ([]byte
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	if err := l.enter(); err != nil {
+		return nil, err
+	}
+	defer l.leave()
 	if !proofs.TileInTree(t, l.published.Load().Size) {
 		return nil, ErrNotFound
 	}
@@ -124,6 +128,10 @@ func (l *Log) ReadEntry(ctx context.Context, index uint64) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	if err := l.enter(); err != nil {
+		return nil, err
+	}
+	defer l.leave()
 	if index >= l.published.Load().Size {
 		return nil, ErrNotFound
 	}
@@ -142,6 +150,10 @@ func (l *Log) ReadEntry(ctx context.Context, index uint64) ([]byte, error) {
 // ErrNotFound. Hashes come from the node cache when there, else from the
 // store (and then go into the cache).
 func (l *Log) ReadHashes(ids []proofs.NodeID) ([][]byte, error) {
+	if err := l.enter(); err != nil {
+		return nil, err
+	}
+	defer l.leave()
 	size := l.published.Load().Size
 	for _, id := range ids {
 		if id.Level >= 64 || id.Index >= size>>id.Level {
@@ -201,6 +213,10 @@ func (s storeHashes) ReadHashes(ids []proofs.NodeID) ([][]byte, error) {
 // Config.CheckpointHistoryInterval). Sizes never published, or not kept,
 // are ErrNotFound.
 func (l *Log) CheckpointAt(size uint64) ([]byte, error) {
+	if err := l.enter(); err != nil {
+		return nil, err
+	}
+	defer l.leave()
 	p := l.published.Load()
 	switch {
 	case size == p.Size:
@@ -221,6 +237,10 @@ func (l *Log) CheckpointAt(size uint64) ([]byte, error) {
 // LeafIndex returns the index of the entry with the given leaf hash, if the
 // published tree holds it.
 func (l *Log) LeafIndex(leaf proofs.Hash) (uint64, error) {
+	if err := l.enter(); err != nil {
+		return 0, err
+	}
+	defer l.leave()
 	i, ok, err := l.lookup(&leaf)
 	if err != nil {
 		return 0, err

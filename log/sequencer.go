@@ -45,13 +45,28 @@ func newSequencer(l *Log, rng *compact.Range) *sequencer {
 
 // sequence is the sequencer goroutine: take a batch from the pool,
 // integrate it, repeat. On Close it integrates what is left in the pool and
-// exits. On a storage error it fails every pending and future entry: the
-// in-memory tree may no longer match the store, and only a restart (which
-// re-verifies the store) can tell.
+// exits. A batch that fails before its commit (signing, dedup reads) fails
+// its entries with ErrBatchFailed and the log goes on: nothing of it was
+// written. A failed commit stops the log: the store's state is then
+// unknown to us, and only a restart (which re-verifies the store) can tell.
 func (l *Log) sequence(s *sequencer) {
 	defer close(l.done)
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
+	run := func(batch []*Future) bool {
+		err := s.integrate(batch)
+		var fe fatalError
+		switch {
+		case err == nil:
+			return true
+		case errors.As(err, &fe):
+			l.fail(err)
+			return false
+		default:
+			l.logger.Error("batch failed before its commit; its entries were refused", "entries", len(batch), "err", err)
+			return true
+		}
+	}
 	for {
 		batch := s.batch[:0]
 		select {
@@ -70,22 +85,22 @@ func (l *Log) sequence(s *sequencer) {
 					}
 					break
 				}
-				if len(batch) == 0 {
-					return
-				}
-				if err := s.integrate(batch); err != nil {
-					l.fail(err)
+				if len(batch) == 0 || !run(batch) {
 					return
 				}
 			}
 		}
-		batch = s.fill(batch, timer)
-		if err := s.integrate(batch); err != nil {
-			l.fail(err)
+		if !run(s.fill(batch, timer)) {
 			return
 		}
 	}
 }
+
+// fatalError marks a failed commit: the log must stop.
+type fatalError struct{ err error }
+
+func (e fatalError) Error() string { return e.err.Error() }
+func (e fatalError) Unwrap() error { return e.err }
 
 // fill adds entries from the pool to batch until it holds BatchMaxSize or
 // BatchMaxAge has passed since the call.
@@ -123,6 +138,12 @@ func (s *sequencer) fill(batch []*Future, timer *time.Timer) []*Future {
 // futures. An error means the commit failed and nothing was acknowledged.
 func (s *sequencer) integrate(batch []*Future) error {
 	l := s.l
+	l.stall.begin(time.Now())
+	defer func() {
+		if l.stall.end() {
+			l.logger.Warn("the stalled batch completed")
+		}
+	}()
 	start := s.rng.End()
 	// Append replaces entries of the range's hash slice in place, so keep
 	// a copy of it to restore the tree if the commit fails.
@@ -143,7 +164,7 @@ func (s *sequencer) integrate(batch []*Future) error {
 		}
 		i, ok, err := l.lookup(&f.leaf)
 		if err != nil {
-			return s.abort(batch, start, saved, err)
+			return s.abort(batch, start, saved, ErrBatchFailed, err)
 		}
 		if ok {
 			f.res = Result{Index: i, Duplicate: true}
@@ -177,7 +198,7 @@ func (s *sequencer) integrate(batch []*Future) error {
 	cp := signer.Checkpoint{Origin: l.origin, Size: s.rng.End(), Hash: root}
 	note, err := signer.SignCheckpoint(cp, l.cfg.Signer)
 	if err != nil {
-		return s.abort(batch, start, saved, fmt.Errorf("couldn't sign checkpoint: %w", err))
+		return s.abort(batch, start, saved, ErrBatchFailed, fmt.Errorf("couldn't sign checkpoint: %w", err))
 	}
 	b.Set(keyLatest, note, nil)
 	now := l.cfg.Now()
@@ -195,7 +216,7 @@ func (s *sequencer) integrate(batch []*Future) error {
 	// entries and this checkpoint together, and verifies one against the
 	// other.
 	if err := b.Commit(pebble.Sync); err != nil {
-		return s.abort(batch, start, saved, fmt.Errorf("couldn't commit batch: %w", err))
+		return s.abort(batch, start, saved, ErrStorage, fatalError{fmt.Errorf("couldn't commit batch: %w", err)})
 	}
 	if keep {
 		s.lastKept = now
@@ -209,15 +230,16 @@ func (s *sequencer) integrate(batch []*Future) error {
 	return nil
 }
 
-// abort fails the batch after an error, restoring the in-memory tree.
-func (s *sequencer) abort(batch []*Future, start uint64, saved [][]byte, err error) error {
+// abort fails the batch's entries with failed after err, restoring the
+// in-memory tree, and returns err.
+func (s *sequencer) abort(batch []*Future, start uint64, saved [][]byte, failed, err error) error {
 	rng, rerr := proofs.Factory.NewRange(0, start, saved)
 	if rerr != nil {
 		panic(fmt.Sprintf("bad math: restoring compact range: %v", rerr))
 	}
 	s.rng = rng
 	for _, f := range batch {
-		f.resolve(Result{}, ErrStorage)
+		f.resolve(Result{}, failed)
 	}
 	return err
 }
@@ -225,7 +247,11 @@ func (s *sequencer) abort(batch []*Future, start uint64, saved [][]byte, err err
 // fail stops the log after a storage error: pending entries fail with
 // ErrStorage, and so do later Adds.
 func (l *Log) fail(err error) {
+	// Under the lock, so that no Add that saw no failure can send after
+	// the drain below.
+	l.closeMu.Lock()
 	l.failure.Store(&err)
+	l.closeMu.Unlock()
 	l.logger.Error("sequencer stopped after a storage error; restart the log", "err", err)
 	for {
 		select {
