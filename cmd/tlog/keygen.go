@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 
@@ -67,10 +68,24 @@ func writeNew(path, content string, mode os.FileMode) error {
 		f.Close()
 		return err
 	}
-	// The key must be on disk before anything is signed with it.
+	// The key must be on disk before anything is signed with it: the file
+	// and its directory entry.
 	if err := f.Sync(); err != nil {
 		f.Close()
 		return err
 	}
-	return f.Close()
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(path))
+}
+
+// syncDir fsyncs a directory, making the entries created in it durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }

@@ -25,7 +25,7 @@ func getCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "get --log URL [--key LOG.pub] [--out FILE] INDEX",
 		Short: "Fetch an entry and its inclusion proof",
-		Long: `Prints the entry at INDEX (as text when it is UTF-8, else base64) with its
+		Long: `Prints the entry at INDEX (as text when it is printable UTF-8, else base64) with its
 leaf hash and the size of the tree its proof is for. The inclusion proof is
 always checked against the root of the checkpoint that comes with it; with
 --key, the checkpoint's signature is checked too. --out writes the entry's
@@ -54,13 +54,14 @@ exact bytes to FILE.`,
 				return err
 			}
 			w := cmd.OutOrStdout()
-			fmt.Fprintf(w, "index: %d\nleaf hash: %x\n", e.Index, e.LeafHash)
+			leaf := proofs.HashLeaf(e.Entry) // computed here, not taken from the log
+			fmt.Fprintf(w, "index: %d\nleaf hash: %x\n", e.Index, leaf)
 			if keyFile != "" {
 				fmt.Fprintf(w, "verified: in tree of size %d signed by %s\n", vp.Checkpoint.Size, vp.Checkpoint.Origin)
 			} else {
 				fmt.Fprintf(w, "included in tree of size %d (signature not checked: no --key)\n", vp.Checkpoint.Size)
 			}
-			if utf8.Valid(e.Entry) {
+			if printable(e.Entry) {
 				fmt.Fprintf(w, "entry (%d bytes, text):\n%s\n", len(e.Entry), e.Entry)
 			} else {
 				fmt.Fprintf(w, "entry (%d bytes, base64):\n%s\n", len(e.Entry), base64.StdEncoding.EncodeToString(e.Entry))
@@ -141,6 +142,21 @@ beside the entry; anyone verifies it offline with tlog verify.`,
 	cmd.Flags().StringVar(&keyFile, "key", "", "log verifier key file; checks the checkpoint's signature")
 	cmd.Flags().StringVar(&out, "out", "", "write the proof here instead of standard output")
 	return cmd
+}
+
+// printable reports whether b is UTF-8 text safe to print on a terminal:
+// no control characters but newline and tab (an entry is untrusted input,
+// and escape sequences could rewrite what the terminal shows).
+func printable(b []byte) bool {
+	if !utf8.Valid(b) {
+		return false
+	}
+	for _, r := range string(b) {
+		if (r < 0x20 && r != '\n' && r != '\t') || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+			return false
+		}
+	}
+	return true
 }
 
 // fetchProofByLeaf finds an entry by its leaf hash and builds its
@@ -239,8 +255,9 @@ func consistencyCmd() *cobra.Command {
 		Short: "Check that the log only appended since a checkpoint you kept",
 		Long: `Fetches the log's latest checkpoint and a consistency proof from the
 checkpoint in CHECKPOINT_FILE, verifies both signatures and the proof, and
-prints the new checkpoint. Exits 1 if the log rewrote or shrank its history.
-With --update, the new checkpoint replaces CHECKPOINT_FILE (atomically) once
+prints the new checkpoint. Exits 1 (and prints INCONSISTENT with both
+checkpoints, the evidence) if the log rewrote or shrank its history, 2 if it
+could not check (log unreachable, error answer). With --update, the new checkpoint replaces CHECKPOINT_FILE (atomically) once
 verified, so a cron job keeps its own chain of checkpoints.`,
 		Example: `  curl -s http://127.0.0.1:8080/checkpoint > seen.checkpoint
   tlog consistency --log http://127.0.0.1:8080 --key log.pub --since seen.checkpoint --update`,
@@ -265,25 +282,30 @@ verified, so a cron job keeps its own chain of checkpoints.`,
 			if err != nil {
 				return fmt.Errorf("%s: %w", since, err)
 			}
+			couldNot := func(err error) error {
+				// Not evidence of a fork: say so, with its own exit code.
+				fmt.Fprintf(cmd.ErrOrStderr(), "couldn't check consistency: %v\n", err)
+				return exitError{2}
+			}
 			newNote, err := c.get(cmd.Context(), "/checkpoint", nil)
 			if err != nil {
-				return err
+				return couldNot(err)
 			}
 			cur, _, err := signer.OpenCheckpoint(newNote, v)
 			if err != nil {
-				return fmt.Errorf("the log's checkpoint: %w", err)
+				return couldNot(fmt.Errorf("the log's checkpoint: %w", err))
 			}
 			if err := checkConsistent(cmd.Context(), c, old, cur); err != nil {
+				var inc inconsistency
+				if !errors.As(err, &inc) {
+					return couldNot(err)
+				}
 				fmt.Fprintf(cmd.ErrOrStderr(), "INCONSISTENT: %v\nkept checkpoint:\n%s\nlog's checkpoint:\n%s", err, oldNote, newNote)
 				return exitError{1}
 			}
 			fmt.Fprintf(cmd.ErrOrStderr(), "consistent: tree size %d → %d\n", old.Size, cur.Size)
 			if update {
-				tmp := since + ".tmp"
-				if err := os.WriteFile(tmp, newNote, 0o644); err != nil {
-					return err
-				}
-				if err := os.Rename(tmp, since); err != nil {
+				if err := replaceFile(since, newNote); err != nil {
 					return err
 				}
 			}
@@ -298,14 +320,20 @@ verified, so a cron job keeps its own chain of checkpoints.`,
 	return cmd
 }
 
-// checkConsistent checks that cur extends old, fetching a consistency proof.
+// inconsistency is a failed check that proves the log misbehaved, as
+// opposed to a failure to check at all.
+type inconsistency struct{ error }
+
+// checkConsistent checks that cur extends old, fetching a consistency
+// proof. Evidence of a fork or rollback is an inconsistency; anything else
+// (the log unreachable, an error answer) is a plain error.
 func checkConsistent(ctx context.Context, c *logClient, old, cur signer.Checkpoint) error {
 	switch {
 	case cur.Size < old.Size:
-		return fmt.Errorf("the log's tree size %d is smaller than the kept %d", cur.Size, old.Size)
+		return inconsistency{fmt.Errorf("the log's tree size %d is smaller than the kept %d", cur.Size, old.Size)}
 	case cur.Size == old.Size:
 		if cur.Hash != old.Hash {
-			return fmt.Errorf("two different roots for tree size %d", cur.Size)
+			return inconsistency{fmt.Errorf("two different roots for tree size %d", cur.Size)}
 		}
 		return nil
 	case old.Size == 0:
@@ -319,5 +347,33 @@ func checkConsistent(ctx context.Context, c *logClient, old, cur signer.Checkpoi
 	if p.OldSize != old.Size || p.NewSize != cur.Size {
 		return fmt.Errorf("the log answered a proof for sizes %d → %d", p.OldSize, p.NewSize)
 	}
-	return proofs.CheckConsistency(p.Hashes, old.Size, cur.Size, old.Hash, cur.Hash)
+	if err := proofs.CheckConsistency(p.Hashes, old.Size, cur.Size, old.Hash, cur.Hash); err != nil {
+		return inconsistency{err}
+	}
+	return nil
+}
+
+// replaceFile atomically replaces path with data: a synced temporary file
+// renamed over it, then the directory synced.
+func replaceFile(path string, data []byte) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(path))
 }

@@ -54,7 +54,7 @@ const serveGCPercent = 400
 type serveFlags struct {
 	data, listen, keyFile, origin, logLevel string
 	batchSize, poolSize, tileCache, nodes   int
-	batchAge, history                       time.Duration
+	batchAge, history, commitTimeout        time.Duration
 }
 
 func serveCmd() *cobra.Command {
@@ -79,6 +79,7 @@ finishes those in flight and closes the store.`,
 	fl.StringVar(&f.origin, "origin", "", "log origin for a key created on first start (default <hostname>/tlog)")
 	fl.IntVar(&f.batchSize, "batch-size", log.DefaultBatchMaxSize, "most entries per commit")
 	fl.DurationVar(&f.batchAge, "batch-age", log.DefaultBatchMaxAge, "longest wait for more entries before a commit (0: none)")
+	fl.DurationVar(&f.commitTimeout, "commit-timeout", log.DefaultCommitTimeout, "how long POST /add waits on a stalled commit before answering 503 (the entry may still be logged)")
 	fl.IntVar(&f.poolSize, "pool-size", log.DefaultPoolSize, "most entries waiting for a commit; beyond, POST /add answers 503")
 	fl.DurationVar(&f.history, "checkpoint-history", log.DefaultCheckpointHistoryInterval, "least time between two checkpoints kept in the history (0: keep all)")
 	fl.IntVar(&f.tileCache, "tile-cache", log.DefaultTileCacheSize, "full tiles and entry bundles cached in memory")
@@ -109,7 +110,10 @@ func serve(cmd *cobra.Command, f serveFlags) error {
 	if err := os.MkdirAll(f.data, 0o700); err != nil {
 		return fmt.Errorf("couldn't create data directory: %w", err)
 	}
-	s, err := loadOrCreateKey(cmd, f)
+	if err := f.validate(); err != nil {
+		return err
+	}
+	s, err := loadOrCreateKey(cmd, f, logger)
 	if err != nil {
 		return err
 	}
@@ -119,6 +123,7 @@ func serve(cmd *cobra.Command, f serveFlags) error {
 		BatchMaxSize:              f.batchSize,
 		BatchMaxAge:               nonZero(f.batchAge),
 		PoolSize:                  f.poolSize,
+		CommitTimeout:             f.commitTimeout,
 		CheckpointHistoryInterval: nonZero(f.history),
 		TileCacheSize:             f.tileCache,
 		NodeCacheSize:             nodeCacheFlag(f.nodes),
@@ -167,6 +172,26 @@ func serve(cmd *cobra.Command, f serveFlags) error {
 	return nil
 }
 
+// validate rejects sizes that make no sense (the log would read 0 as its
+// default, which would surprise whoever typed 0).
+func (f serveFlags) validate() error {
+	for _, v := range []struct {
+		name string
+		n    int
+	}{{"--batch-size", f.batchSize}, {"--pool-size", f.poolSize}, {"--tile-cache", f.tileCache}} {
+		if v.n < 1 {
+			return fmt.Errorf("%s must be at least 1, got %d", v.name, v.n)
+		}
+	}
+	if f.nodes < 0 || f.batchAge < 0 || f.history < 0 {
+		return errors.New("--node-cache, --batch-age and --checkpoint-history must not be negative")
+	}
+	if f.commitTimeout <= 0 {
+		return errors.New("--commit-timeout must be positive")
+	}
+	return nil
+}
+
 // nonZero keeps an explicit 0 flag meaning "none" (the log's negative),
 // since the log reads 0 as "default".
 func nonZero(d time.Duration) time.Duration {
@@ -186,11 +211,26 @@ func nodeCacheFlag(n int) int {
 
 // loadOrCreateKey returns the signer: from --key, else DIR/log.key, else a
 // new key written there (and printed) on first start.
-func loadOrCreateKey(cmd *cobra.Command, f serveFlags) (*signer.Signer, error) {
+//
+// A key must back exactly one tree: the same key over two stores signs two
+// histories, a fork. So without --key, a store without its key, or a key
+// without its store, is refused rather than papered over with a new key or
+// a new empty store. With --key and no store, a new log is created (that is
+// how a log with a key made by tlog keygen starts), with a warning.
+func loadOrCreateKey(cmd *cobra.Command, f serveFlags, logger *slog.Logger) (*signer.Signer, error) {
+	store := filepath.Join(f.data, storeDir)
+	hasStore := nonEmptyDir(store)
 	path := f.keyFile
 	if path == "" {
 		path = filepath.Join(f.data, keyFileName)
-		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		_, err := os.Stat(path)
+		hasKey := err == nil
+		switch {
+		case hasStore && !hasKey:
+			return nil, fmt.Errorf("%s holds a log but %s is missing: restore the key, or give the log's key with --key (a new key would start another log over the same data)", store, path)
+		case hasKey && !hasStore:
+			return nil, fmt.Errorf("%s exists but its store %s does not: this key already started a log, and a new empty tree under it would fork that log; restore the store, or move the key away to start a new log", path, store)
+		case !hasKey:
 			origin := f.origin
 			if origin == "" {
 				origin = defaultOrigin()
@@ -216,7 +256,17 @@ func loadOrCreateKey(cmd *cobra.Command, f serveFlags) (*signer.Signer, error) {
 	if f.origin != "" && f.origin != s.Name() {
 		return nil, fmt.Errorf("--origin %q differs from the key's name %q in %s", f.origin, s.Name(), path)
 	}
+	if f.keyFile != "" && !hasStore {
+		logger.Warn("creating a new, empty log; a key must back exactly one log: if this key already signed checkpoints of another store, stop now, this would fork it",
+			"store", store, "vkey", s.VerifierKey())
+	}
 	return s, nil
+}
+
+// nonEmptyDir reports whether dir exists and holds anything.
+func nonEmptyDir(dir string) bool {
+	entries, err := os.ReadDir(dir)
+	return err == nil && len(entries) > 0
 }
 
 // defaultOrigin names a log made without --origin after the host.
