@@ -114,45 +114,38 @@ func (s *server) consistency(c echo.Context) error {
 // GET /api/v1/entries/<index>: the entry and its inclusion proof in the
 // latest tree.
 func (s *server) entry(c echo.Context) error {
-	index, err := s.entryIndex(c)
+	p, err := s.latestProof(c)
 	if err != nil {
 		return err
 	}
-	pub := s.log.Published()
-	p, err := s.prove(index, pub.Size, string(pub.Note))
+	e, err := s.log.ReadEntry(c.Request().Context(), p.Index)
 	if err != nil {
 		return err
 	}
-	e, err := s.log.ReadEntry(c.Request().Context(), index)
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, Entry{Index: index, LeafHash: p.LeafHash, Entry: e, InclusionProof: *p})
+	return c.JSON(http.StatusOK, Entry{Index: p.Index, LeafHash: p.LeafHash, Entry: e, InclusionProof: *p})
 }
 
 // GET /api/v1/entries/<index>/tlog-proof: the c2sp.org/tlog-proof@v1 file
 // of the entry against the latest checkpoint.
 func (s *server) tlogProof(c echo.Context) error {
-	index, err := s.entryIndex(c)
+	p, err := s.latestProof(c)
 	if err != nil {
 		return err
 	}
-	pub := s.log.Published()
-	p, err := s.prove(index, pub.Size, string(pub.Note))
-	if err != nil {
-		return err
-	}
-	file := proofs.TlogProof{Index: index, Hashes: p.Hashes, Checkpoint: pub.Note}.Format()
+	file := proofs.TlogProof{Index: p.Index, Hashes: p.Hashes, Checkpoint: []byte(p.Checkpoint)}.Format()
 	c.Response().Header().Set(echo.HeaderCacheControl, cacheNone)
 	return c.Blob(http.StatusOK, contentTypeText, file)
 }
 
-func (s *server) entryIndex(c echo.Context) (uint64, error) {
+// latestProof proves the entry named by the path's index in the latest
+// published tree.
+func (s *server) latestProof(c echo.Context) (*InclusionProof, error) {
 	index, err := signer.ParseDecimal(c.Param("index"))
 	if err != nil {
-		return 0, badRequest("index: " + err.Error())
+		return nil, badRequest("index: " + err.Error())
 	}
-	return index, nil
+	pub := s.log.Published()
+	return s.prove(index, pub.Size, string(pub.Note))
 }
 
 // prove builds the inclusion proof of index in the tree of size.

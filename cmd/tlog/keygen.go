@@ -57,19 +57,25 @@ func writeKeyPair(prefix, skey, vkey string) error {
 }
 
 func writeNew(path, content string, mode os.FileMode) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
+	err := writeSynced(path, []byte(content), os.O_EXCL, mode)
+	if errors.Is(err, os.ErrExist) {
+		return fmt.Errorf("%s already exists; not overwriting a key", path)
+	}
+	return err
+}
+
+// writeSynced writes a file (opened with os.O_WRONLY|os.O_CREATE|flag) and
+// makes it durable: the file is synced, and so is its directory entry. Keys
+// must be on disk before anything is signed with them.
+func writeSynced(path string, data []byte, flag int, mode os.FileMode) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|flag, mode)
 	if err != nil {
-		if errors.Is(err, os.ErrExist) {
-			return fmt.Errorf("%s already exists; not overwriting a key", path)
-		}
 		return err
 	}
-	if _, err := f.WriteString(content); err != nil {
+	if _, err := f.Write(data); err != nil {
 		f.Close()
 		return err
 	}
-	// The key must be on disk before anything is signed with it: the file
-	// and its directory entry.
 	if err := f.Sync(); err != nil {
 		f.Close()
 		return err

@@ -357,19 +357,7 @@ func checkConsistent(ctx context.Context, c *logClient, old, cur signer.Checkpoi
 // renamed over it, then the directory synced.
 func replaceFile(path string, data []byte) error {
 	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
+	if err := writeSynced(tmp, data, os.O_TRUNC, 0o644); err != nil {
 		return err
 	}
 	if err := os.Rename(tmp, path); err != nil {
