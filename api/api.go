@@ -23,6 +23,18 @@ type Config struct {
 	// Logger receives request errors worth an operator's attention (5xx).
 	// Nil discards them.
 	Logger *slog.Logger
+
+	// Witnessed, when set (the log has a witness policy), returns the
+	// latest checkpoint whose cosignatures meet the policy's quorum: its
+	// size and note, ok false while there is none. GET /checkpoint then
+	// serves it (with cosignatures), and tlog-proof files are made against
+	// it, so that they verify under the policy.
+	Witnessed func() (size uint64, note []byte, ok bool)
+
+	// AddGate, when set, is asked before every POST /add; an error refuses
+	// the entry with 503 (the log waits for its witnesses to confirm its
+	// state on start, and must not sign before).
+	AddGate func() error
 }
 
 // Content types and cache policies of c2sp.org/tlog-tiles.
@@ -67,8 +79,14 @@ func New(cfg Config) http.Handler {
 
 // GET /checkpoint: the latest signed checkpoint.
 func (s *server) checkpoint(c echo.Context) error {
-	h := c.Response().Header()
-	h.Set(echo.HeaderCacheControl, cacheNone)
+	c.Response().Header().Set(echo.HeaderCacheControl, cacheNone)
+	if s.cfg.Witnessed != nil {
+		if _, note, ok := s.cfg.Witnessed(); ok {
+			return c.Blob(http.StatusOK, contentTypeText, note)
+		}
+		// No quorum yet (a new log): the log's own checkpoint, which
+		// policy clients will reject until witnesses cosign one.
+	}
 	return c.Blob(http.StatusOK, contentTypeText, s.log.Checkpoint())
 }
 
@@ -94,6 +112,11 @@ func (s *server) tile(c echo.Context) error {
 // POST /add: the body is the entry; the answer, once the entry is durably
 // logged, is its index in decimal on the first line.
 func (s *server) add(c echo.Context) error {
+	if s.cfg.AddGate != nil {
+		if err := s.cfg.AddGate(); err != nil {
+			return err
+		}
+	}
 	entry, err := readBody(c.Request(), log.MaxEntrySize)
 	if err != nil {
 		return err

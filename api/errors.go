@@ -13,6 +13,11 @@ import (
 	"github.com/tlogai/tlog/proofs"
 )
 
+// ErrWaitingForWitnesses refuses entries while a log with a witness policy
+// waits, on start, for its witnesses to confirm that its store is the
+// history they cosigned (503: retry shortly).
+var ErrWaitingForWitnesses = errors.New("the log is waiting for its witnesses to confirm its state; retry shortly")
+
 // Request errors found by the handlers themselves.
 var (
 	errEmptyBody = &httpError{http.StatusBadRequest, "empty body: an entry must have at least one byte"}
@@ -29,6 +34,15 @@ var errBadBody = &httpError{http.StatusBadRequest, "couldn't read the request bo
 func badRequest(msg string) error { return &httpError{http.StatusBadRequest, msg} }
 
 func notFound(msg string) error { return &httpError{http.StatusNotFound, msg} }
+
+// notWitnessedYet: the entry is not in a witnessed checkpoint yet; it will
+// be within a witnessing round (about a second).
+func notWitnessedYet(index, size uint64, any bool) error {
+	if !any {
+		return notFound("no checkpoint has been witnessed yet; retry shortly")
+	}
+	return notFound(fmt.Sprintf("index %d is not yet in a witnessed checkpoint (witnessed size %d); retry shortly", index, size))
+}
 
 // httpError is an error that already knows its status.
 type httpError struct {
@@ -68,6 +82,8 @@ func status(err error) (int, string) {
 	case errors.Is(err, log.ErrClosed):
 		return http.StatusServiceUnavailable, "log is shutting down, retry later"
 	case errors.Is(err, log.ErrBatchFailed), errors.Is(err, log.ErrTimeout):
+		return http.StatusServiceUnavailable, err.Error()
+	case errors.Is(err, ErrWaitingForWitnesses), errors.Is(err, log.ErrHalted):
 		return http.StatusServiceUnavailable, err.Error()
 	case errors.Is(err, log.ErrStorage):
 		return http.StatusServiceUnavailable, "the log stopped after a storage failure; an operator must restart it"

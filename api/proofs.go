@@ -126,13 +126,26 @@ func (s *server) entry(c echo.Context) error {
 }
 
 // GET /api/v1/entries/<index>/tlog-proof: the c2sp.org/tlog-proof@v1 file
-// of the entry against the latest checkpoint.
+// of the entry against the latest checkpoint — the latest witnessed one,
+// with its cosignatures, when the log has a witness policy.
 func (s *server) tlogProof(c echo.Context) error {
-	p, err := s.latestProof(c)
+	index, err := pathIndex(c)
 	if err != nil {
 		return err
 	}
-	file := proofs.TlogProof{Index: p.Index, Hashes: p.Hashes, Checkpoint: []byte(p.Checkpoint)}.Format()
+	pub := s.log.Published()
+	size, note := pub.Size, pub.Note
+	if s.cfg.Witnessed != nil {
+		var ok bool
+		if size, note, ok = s.cfg.Witnessed(); !ok || index >= size {
+			return notWitnessedYet(index, size, ok)
+		}
+	}
+	p, err := s.prove(index, size, string(note))
+	if err != nil {
+		return err
+	}
+	file := proofs.TlogProof{Index: p.Index, Hashes: p.Hashes, Checkpoint: note}.Format()
 	c.Response().Header().Set(echo.HeaderCacheControl, cacheNone)
 	return c.Blob(http.StatusOK, contentTypeText, file)
 }
@@ -140,12 +153,20 @@ func (s *server) tlogProof(c echo.Context) error {
 // latestProof proves the entry named by the path's index in the latest
 // published tree.
 func (s *server) latestProof(c echo.Context) (*InclusionProof, error) {
-	index, err := signer.ParseDecimal(c.Param("index"))
+	index, err := pathIndex(c)
 	if err != nil {
-		return nil, badRequest("index: " + err.Error())
+		return nil, err
 	}
 	pub := s.log.Published()
 	return s.prove(index, pub.Size, string(pub.Note))
+}
+
+func pathIndex(c echo.Context) (uint64, error) {
+	index, err := signer.ParseDecimal(c.Param("index"))
+	if err != nil {
+		return 0, badRequest("index: " + err.Error())
+	}
+	return index, nil
 }
 
 // prove builds the inclusion proof of index in the tree of size.

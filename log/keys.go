@@ -13,6 +13,7 @@ import "encoding/binary"
 //	m checkpoint             → the latest signed checkpoint note
 //	m vkey                   → verifier key of the log's signer
 //	m version                → store format version
+//	m witnessed              → latest checkpoint cosigned by a witness quorum
 //
 // One sequencer batch writes e, h, d for its new entries and m checkpoint
 // (plus c, per the history interval) together; see sequencer.integrate.
@@ -28,6 +29,9 @@ var (
 	keyLatest  = []byte("mcheckpoint")
 	keyVKey    = []byte("mvkey")
 	keyVersion = []byte("mversion")
+	// keyWitnessed holds the latest checkpoint with a witness quorum
+	// (written by the log's witness collector, see StoreWitnessed).
+	keyWitnessed = []byte("mwitnessed")
 )
 
 // storeVersion is written at creation and checked on open.

@@ -55,6 +55,11 @@ var (
 	// write failures as fatal and exits the process instead, which is as
 	// safe as a crash: nothing unacknowledged is assumed.
 	ErrStorage = errors.New("storage failure, log stopped")
+	// ErrHalted: the log stopped signing because a safety check outside it
+	// failed (a witness has cosigned a history this store does not extend:
+	// a restored backup, a key used by another store). Nothing more is
+	// signed until an operator restarts it.
+	ErrHalted = errors.New("the log stopped signing after a failed safety check; an operator must look")
 	// ErrCorrupt: the store is inconsistent with its signed checkpoint or
 	// with itself. The log refuses to open.
 	ErrCorrupt = errors.New("store is corrupt")
@@ -75,8 +80,9 @@ type Log struct {
 	pool    chan *Future
 	closeMu sync.RWMutex
 	closed  bool
-	// failure is set when the sequencer stopped on a storage error.
-	failure atomic.Pointer[error]
+	// stopped is set when the log stopped for good: the sentinel waiting
+	// adds get (ErrStorage, ErrHalted).
+	stopped atomic.Pointer[error]
 	// readers counts reads in progress; Close waits for them before it
 	// closes the store. Add is called under closeMu.RLock with closed false.
 	readers sync.WaitGroup
@@ -178,8 +184,8 @@ func (l *Log) Add(entry []byte) *Future {
 	if l.closed {
 		return resolved(Result{}, ErrClosed)
 	}
-	if l.failure.Load() != nil {
-		return resolved(Result{}, ErrStorage)
+	if err := l.stopped.Load(); err != nil {
+		return resolved(Result{}, *err)
 	}
 	select {
 	case l.pool <- f:
@@ -201,8 +207,8 @@ func (l *Log) Origin() string { return l.origin }
 // Healthy returns nil while the log accepts entries, or the reason it does
 // not.
 func (l *Log) Healthy() error {
-	if l.failure.Load() != nil {
-		return ErrStorage
+	if err := l.stopped.Load(); err != nil {
+		return *err
 	}
 	l.closeMu.RLock()
 	defer l.closeMu.RUnlock()

@@ -250,3 +250,23 @@ func (l *Log) LeafIndex(leaf proofs.Hash) (uint64, error) {
 	}
 	return i, nil
 }
+
+// StoreWitnessed keeps the latest checkpoint that met the witness policy's
+// quorum (the note with cosignatures), synced, so that a restarted log
+// serves it until its witnesses cosign a newer one.
+func (l *Log) StoreWitnessed(note []byte) error {
+	if err := l.enter(); err != nil {
+		return err
+	}
+	defer l.leave()
+	return l.db.Set(keyWitnessed, note, pebble.Sync)
+}
+
+// Witnessed returns the note StoreWitnessed kept last, or nil.
+func (l *Log) Witnessed() ([]byte, error) {
+	if err := l.enter(); err != nil {
+		return nil, err
+	}
+	defer l.leave()
+	return l.get(keyWitnessed)
+}

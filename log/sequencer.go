@@ -144,6 +144,12 @@ func (s *sequencer) integrate(batch []*Future) error {
 			l.logger.Warn("the stalled batch completed")
 		}
 	}()
+	if err := l.stopped.Load(); err != nil {
+		for _, f := range batch {
+			f.resolve(Result{}, *err)
+		}
+		return nil
+	}
 	start := s.rng.End()
 	// Append replaces entries of the range's hash slice in place, so keep
 	// a copy of it to restore the tree if the commit fails.
@@ -247,16 +253,28 @@ func (s *sequencer) abort(batch []*Future, start uint64, saved [][]byte, failed,
 // fail stops the log after a storage error: pending entries fail with
 // ErrStorage, and so do later Adds.
 func (l *Log) fail(err error) {
-	// Under the lock, so that no Add that saw no failure can send after
-	// the drain below.
-	l.closeMu.Lock()
-	l.failure.Store(&err)
-	l.closeMu.Unlock()
 	l.logger.Error("sequencer stopped after a storage error; restart the log", "err", err)
+	l.stop(ErrStorage)
+}
+
+// Halt stops the log from signing anything more, for a reason found outside
+// it (a witness safety check): waiting and later adds fail with ErrHalted,
+// a batch in progress finishes. Reads go on.
+func (l *Log) Halt(reason error) {
+	l.logger.Error("the log stopped signing", "reason", reason)
+	l.stop(ErrHalted)
+}
+
+func (l *Log) stop(sentinel error) {
+	// Under the lock, so that no Add that saw the log running can send
+	// after the drain below.
+	l.closeMu.Lock()
+	l.stopped.CompareAndSwap(nil, &sentinel)
+	l.closeMu.Unlock()
 	for {
 		select {
 		case f := <-l.pool:
-			f.resolve(Result{}, ErrStorage)
+			f.resolve(Result{}, sentinel)
 		default:
 			return
 		}

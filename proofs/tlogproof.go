@@ -147,11 +147,19 @@ type VerifiedProof struct {
 // v's name), and the inclusion proof must lead from the entry's leaf hash at
 // the proof's index to the checkpoint's root.
 func VerifyTlogProof(file, entry []byte, v signer.NoteVerifier) (*VerifiedProof, error) {
+	return VerifyTlogProofWith(file, entry, func(note []byte) (signer.Checkpoint, *signer.Note, error) {
+		return signer.OpenCheckpoint(note, v)
+	})
+}
+
+// VerifyTlogProofWith is VerifyTlogProof with the checkpoint checked by
+// open instead: a witness policy's Check, to require cosignatures.
+func VerifyTlogProofWith(file, entry []byte, open func(note []byte) (signer.Checkpoint, *signer.Note, error)) (*VerifiedProof, error) {
 	p, err := ParseTlogProof(file)
 	if err != nil {
 		return nil, err
 	}
-	cp, n, err := signer.OpenCheckpoint(p.Checkpoint, v)
+	cp, n, err := open(p.Checkpoint)
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint: %w", err)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tlogai/tlog/api"
+	"github.com/tlogai/tlog/internal/keyfile"
 	"github.com/tlogai/tlog/proofs"
 	"github.com/tlogai/tlog/signer"
 )
@@ -206,20 +207,39 @@ func checkProof(file, entry []byte, keyFile string) (*proofs.VerifiedProof, erro
 }
 
 func verifyCmd() *cobra.Command {
-	var keyFile, entryFile, proofFile string
+	var keyFile, policyFile, entryFile, proofFile string
 	cmd := &cobra.Command{
-		Use:   "verify --key LOG.pub --entry FILE --proof FILE.tlog-proof",
+		Use:   "verify (--key LOG.pub | --policy FILE) --entry FILE --proof FILE.tlog-proof",
 		Short: "Verify an offline proof, with no network",
 		Long: `Checks that FILE is in the log: the proof's checkpoint must be signed by the
-log's key, and its inclusion proof must lead from the entry's hash to the
-checkpoint's root. Prints one line and exits 0 when it is, prints the reason
-and exits 1 when it is not.`,
-		Example: "  tlog verify --key log.pub --entry release.json --proof release.tlog-proof",
-		Args:    cobra.NoArgs,
+log's key (--key), or by a log of a c2sp.org/tlog-policy file and cosigned by
+its witness quorum (--policy), and its inclusion proof must lead from the
+entry's hash to the checkpoint's root. Prints one line and exits 0 when it
+is, prints the reason and exits 1 when it is not.`,
+		Example: `  tlog verify --key log.pub --entry release.json --proof release.tlog-proof
+  tlog verify --policy policy.txt --entry release.json --proof release.tlog-proof`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			v, err := readVerifier(keyFile)
-			if err != nil {
-				return err
+			var open func([]byte) (signer.Checkpoint, *signer.Note, error)
+			switch {
+			case (keyFile == "") == (policyFile == ""):
+				return errors.New("give exactly one of --key LOG.pub and --policy FILE")
+			case keyFile != "":
+				v, err := readVerifier(keyFile)
+				if err != nil {
+					return err
+				}
+				open = func(note []byte) (signer.Checkpoint, *signer.Note, error) { return signer.OpenCheckpoint(note, v) }
+			default:
+				b, err := os.ReadFile(policyFile)
+				if err != nil {
+					return err
+				}
+				p, err := signer.ParsePolicy(b)
+				if err != nil {
+					return fmt.Errorf("%s: %w", policyFile, err)
+				}
+				open = p.Check
 			}
 			if entryFile == "" || proofFile == "" {
 				return errors.New("--entry and --proof are required")
@@ -232,16 +252,21 @@ and exits 1 when it is not.`,
 			if err != nil {
 				return err
 			}
-			vp, err := proofs.VerifyTlogProof(file, entry, v)
+			vp, err := proofs.VerifyTlogProofWith(file, entry, open)
 			if err != nil {
 				fmt.Fprintf(cmd.ErrOrStderr(), "not verified: %s: %v\n", filepath.Base(proofFile), err)
 				return exitError{1}
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "verified: index %d in tree of size %d signed by %s\n", vp.Index, vp.Checkpoint.Size, vp.Checkpoint.Origin)
+			line := fmt.Sprintf("verified: index %d in tree of size %d signed by %s", vp.Index, vp.Checkpoint.Size, vp.Checkpoint.Origin)
+			if policyFile != "" {
+				line += fmt.Sprintf(" and cosigned by a witness quorum (%d cosignatures)", len(vp.Note.Sigs)-1)
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), line)
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&keyFile, "key", "", "log verifier key file (required)")
+	cmd.Flags().StringVar(&keyFile, "key", "", "log verifier key file")
+	cmd.Flags().StringVar(&policyFile, "policy", "", "c2sp.org/tlog-policy file: requires the log's signature and the witness quorum")
 	cmd.Flags().StringVar(&entryFile, "entry", "", "file holding the entry's exact bytes (required)")
 	cmd.Flags().StringVar(&proofFile, "proof", "", "the tlog-proof file (required)")
 	return cmd
@@ -305,7 +330,7 @@ verified, so a cron job keeps its own chain of checkpoints.`,
 			}
 			fmt.Fprintf(cmd.ErrOrStderr(), "consistent: tree size %d → %d\n", old.Size, cur.Size)
 			if update {
-				if err := replaceFile(since, newNote); err != nil {
+				if err := keyfile.Replace(since, newNote); err != nil {
 					return err
 				}
 			}
@@ -351,17 +376,4 @@ func checkConsistent(ctx context.Context, c *logClient, old, cur signer.Checkpoi
 		return inconsistency{err}
 	}
 	return nil
-}
-
-// replaceFile atomically replaces path with data: a synced temporary file
-// renamed over it, then the directory synced.
-func replaceFile(path string, data []byte) error {
-	tmp := path + ".tmp"
-	if err := writeSynced(tmp, data, os.O_TRUNC, 0o644); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	return syncDir(filepath.Dir(path))
 }

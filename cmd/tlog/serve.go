@@ -19,6 +19,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tlogai/tlog/api"
+	"github.com/tlogai/tlog/internal/keyfile"
 	"github.com/tlogai/tlog/log"
 	"github.com/tlogai/tlog/signer"
 )
@@ -53,6 +54,8 @@ const serveGCPercent = 400
 
 type serveFlags struct {
 	data, listen, keyFile, origin, logLevel string
+	policy                                  string
+	witnessInterval                         time.Duration
 	batchSize, poolSize, tileCache, nodes   int
 	batchAge, history, commitTimeout        time.Duration
 }
@@ -84,6 +87,8 @@ finishes those in flight and closes the store.`,
 	fl.DurationVar(&f.history, "checkpoint-history", log.DefaultCheckpointHistoryInterval, "least time between two checkpoints kept in the history (0: keep all)")
 	fl.IntVar(&f.tileCache, "tile-cache", log.DefaultTileCacheSize, "full tiles and entry bundles cached in memory")
 	fl.IntVar(&f.nodes, "node-cache", log.DefaultNodeCacheSize, "node hashes cached in memory for proofs (about 40 bytes each; 0 disables)")
+	fl.StringVar(&f.policy, "witness-policy", "", "c2sp.org/tlog-policy file whose witnesses (with URLs) must cosign: /checkpoint then serves only checkpoints meeting its quorum")
+	fl.DurationVar(&f.witnessInterval, "witness-interval", time.Second, "least time between two witnessing rounds")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	return cmd
 }
@@ -137,8 +142,21 @@ func serve(cmd *cobra.Command, f serveFlags) error {
 		l.Close()
 		return fmt.Errorf("couldn't listen: %w", err)
 	}
+	apiCfg := api.Config{Log: l, Logger: logger}
+	fatal := make(chan error, 1)
+	ctx, cancelWitnessing := context.WithCancel(context.Background())
+	defer cancelWitnessing()
+	if f.policy != "" {
+		w, err := newWitnessing(f.policy, f.witnessInterval, l, logger)
+		if err != nil {
+			l.Close()
+			return err
+		}
+		w.apiHooks(&apiCfg)
+		w.start(ctx, l, f.witnessInterval, func(err error) { fatal <- err })
+	}
 	srv := &http.Server{
-		Handler:           api.New(api.Config{Log: l, Logger: logger}),
+		Handler:           api.New(apiCfg),
 		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       readTimeout,
 		WriteTimeout:      writeTimeout,
@@ -150,18 +168,22 @@ func serve(cmd *cobra.Command, f serveFlags) error {
 	go func() { served <- srv.Serve(ln) }()
 	logger.Info("listening", "addr", ln.Addr().String(), "origin", l.Origin(), "vkey", s.VerifierKey())
 
+	var stopErr error
 	select {
 	case err := <-served:
 		l.Close()
 		return fmt.Errorf("HTTP server stopped: %w", err)
 	case got := <-sig:
 		logger.Info("shutting down", "signal", got.String())
+	case stopErr = <-fatal:
+		logger.Error("refusing to sign; stopping", "err", stopErr)
 	}
+	cancelWitnessing()
 	// Stop accepting requests and let those in flight finish: their
 	// entries are in the pool and the sequencer is still running.
-	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
-	if err := srv.Shutdown(ctx); err != nil {
+	if err := srv.Shutdown(sctx); err != nil {
 		logger.Warn("requests still in flight at shutdown", "err", err)
 	}
 	// Close integrates whatever is still pooled, then closes the store.
@@ -169,7 +191,7 @@ func serve(cmd *cobra.Command, f serveFlags) error {
 		return fmt.Errorf("couldn't close the store: %w", err)
 	}
 	logger.Info("stopped", "size", l.Published().Size)
-	return nil
+	return stopErr
 }
 
 // validate rejects sizes that make no sense (the log would read 0 as its
@@ -186,8 +208,8 @@ func (f serveFlags) validate() error {
 	if f.nodes < 0 || f.batchAge < 0 || f.history < 0 {
 		return errors.New("--node-cache, --batch-age and --checkpoint-history must not be negative")
 	}
-	if f.commitTimeout <= 0 {
-		return errors.New("--commit-timeout must be positive")
+	if f.commitTimeout <= 0 || f.witnessInterval <= 0 {
+		return errors.New("--commit-timeout and --witness-interval must be positive")
 	}
 	return nil
 }
@@ -239,7 +261,7 @@ func loadOrCreateKey(cmd *cobra.Command, f serveFlags, logger *slog.Logger) (*si
 			if err != nil {
 				return nil, err
 			}
-			if err := writeKeyPair(strings.TrimSuffix(path, ".key"), skey, vkey); err != nil {
+			if err := keyfile.WritePair(strings.TrimSuffix(path, ".key"), skey, vkey); err != nil {
 				return nil, err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "created a new log key in %s; the log's public key is:\n%s\n", path, vkey)

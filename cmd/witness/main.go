@@ -1,0 +1,294 @@
+// Command witness runs a transparency log witness (c2sp.org/tlog-witness):
+// it cosigns a log's checkpoints only if they are consistent with every
+// checkpoint of that log it cosigned before, and keeps the evidence when
+// they are not.
+//
+// Subcommands: keygen (make a witness key), serve (the add-checkpoint
+// server), watch (follow a tiles log that does not push). Run
+// "witness <command> --help" for flags.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tlogai/tlog/internal/keyfile"
+	"github.com/tlogai/tlog/signer"
+	"github.com/tlogai/tlog/witness"
+)
+
+type exitError struct{ code int }
+
+func (e exitError) Error() string { return fmt.Sprintf("exit %d", e.code) }
+
+func main() {
+	root := &cobra.Command{
+		Use:           "witness",
+		Short:         "A transparency log witness: cosigns consistent checkpoints, keeps evidence of forks",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(keygenCmd(), serveCmd(), watchCmd())
+	if err := root.Execute(); err != nil {
+		var ee exitError
+		if errors.As(err, &ee) {
+			os.Exit(ee.code)
+		}
+		fmt.Fprintln(os.Stderr, "witness:", err)
+		os.Exit(1)
+	}
+}
+
+func keygenCmd() *cobra.Command {
+	var name, out string
+	cmd := &cobra.Command{
+		Use:   "keygen --name NAME --out PREFIX",
+		Short: "Make a witness key pair",
+		Long: `Writes PREFIX.key (the signer key, mode 0600) and PREFIX.pub, the cosignature
+verifier key <name>+<id>+<base64(0x04 || public key)> that logs and clients put
+in their policies. Prints the verifier key. Never overwrites a file.`,
+		Example: "  witness keygen --name witness.example.org/w1 --out ./w1",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if name == "" || out == "" {
+				return errors.New("--name and --out are required")
+			}
+			skey, vkey, err := signer.GenerateWitnessKey(rand.Reader, name)
+			if err != nil {
+				return err
+			}
+			if err := keyfile.WritePair(out, skey, vkey); err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), vkey)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&name, "name", "", "witness name, also the key name (required)")
+	cmd.Flags().StringVar(&out, "out", "", "path prefix of the .key and .pub files (required)")
+	return cmd
+}
+
+// common flags of serve and watch
+type stateFlags struct {
+	data, keyFile, logLevel string
+}
+
+func (f *stateFlags) register(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.data, "data", "./witness-data", "witness state directory (created if missing)")
+	cmd.Flags().StringVar(&f.keyFile, "key", "", "witness signer key file from witness keygen (required)")
+	cmd.Flags().StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+}
+
+func (f *stateFlags) open(cmd *cobra.Command, logs []witness.LogKey) (*witness.Witness, *slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
+		return nil, nil, fmt.Errorf("--log-level: %w", err)
+	}
+	logger := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
+	if f.keyFile == "" {
+		return nil, nil, errors.New("--key FILE is required (make one with witness keygen)")
+	}
+	b, err := os.ReadFile(f.keyFile)
+	if err != nil {
+		return nil, nil, err
+	}
+	s, err := signer.NewCosigner(string(b), nil)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", f.keyFile, err)
+	}
+	if err := os.MkdirAll(f.data, 0o700); err != nil {
+		return nil, nil, err
+	}
+	w, err := witness.Open(witness.Config{Dir: filepath.Join(f.data, "store"), Signer: s, Logs: logs, Logger: logger})
+	if err != nil {
+		return nil, nil, err
+	}
+	return w, logger, nil
+}
+
+// readLogs reads a logs file: one "log <vkey> [<url>]" line per log;
+// blank lines and # comments are ignored.
+func readLogs(path string) ([]witness.LogKey, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var logs []witness.LogKey
+	seen := map[string]bool{}
+	for i, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 || strings.HasPrefix(f[0], "#") {
+			continue
+		}
+		if f[0] != "log" || len(f) < 2 || len(f) > 3 {
+			return nil, fmt.Errorf("%s:%d: want: log <vkey> [<url>]", path, i+1)
+		}
+		v, err := signer.NewVerifier(f[1])
+		if err != nil {
+			return nil, fmt.Errorf("%s:%d: %w", path, i+1, err)
+		}
+		if seen[v.Name()] {
+			return nil, fmt.Errorf("%s:%d: a second key for origin %q", path, i+1, v.Name())
+		}
+		seen[v.Name()] = true
+		l := witness.LogKey{Verifier: v}
+		if len(f) == 3 {
+			l.URL = f[2]
+		}
+		logs = append(logs, l)
+	}
+	return logs, nil
+}
+
+func serveCmd() *cobra.Command {
+	var (
+		sf             stateFlags
+		listen, logsFn string
+	)
+	cmd := &cobra.Command{
+		Use:   "serve --data DIR --listen ADDR --key FILE --logs FILE",
+		Short: "Serve c2sp.org/tlog-witness add-checkpoint",
+		Long: `Serves POST /add-checkpoint for the logs listed in the logs file (one
+"log <vkey> [<url>]" line each; the key's name is the log's origin), plus
+GET /<hex sha256(origin)>/checkpoint, GET /forks (evidence), GET /metrics and
+GET /healthz. SIGHUP reloads the logs file; SIGTERM and SIGINT stop.`,
+		Example: "  witness serve --data ./w1-data --listen 127.0.0.1:8081 --key w1.key --logs logs.txt",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			sig := make(chan os.Signal, 1)
+			signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+			defer signal.Stop(sig)
+			if logsFn == "" {
+				return errors.New("--logs FILE is required")
+			}
+			logs, err := readLogs(logsFn)
+			if err != nil {
+				return err
+			}
+			w, logger, err := sf.open(cmd, logs)
+			if err != nil {
+				return err
+			}
+			defer w.Close()
+			ln, err := net.Listen("tcp", listen)
+			if err != nil {
+				return err
+			}
+			srv := &http.Server{
+				Handler:           witness.Handler(w),
+				ReadHeaderTimeout: 10 * time.Second, // slowloris
+				ReadTimeout:       30 * time.Second, // a 64 KiB body
+				WriteTimeout:      30 * time.Second, // answers are immediate
+				IdleTimeout:       2 * time.Minute,  // keep-alive for logs
+				ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
+			}
+			go srv.Serve(ln)
+			logger.Info("listening", "addr", ln.Addr().String(), "name", w.Name(), "logs", len(logs))
+			for s := range sig {
+				if s == syscall.SIGHUP {
+					logs, err := readLogs(logsFn)
+					if err != nil {
+						logger.Error("SIGHUP: keeping the old logs file", "err", err)
+						continue
+					}
+					w.SetLogs(logs)
+					logger.Info("SIGHUP: reloaded the logs file", "logs", len(logs))
+					continue
+				}
+				logger.Info("shutting down", "signal", s.String())
+				break
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			return srv.Shutdown(ctx)
+		},
+	}
+	sf.register(cmd)
+	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:8081", "HTTP listen address (port 0 picks a free port)")
+	cmd.Flags().StringVar(&logsFn, "logs", "", "file of \"log <vkey> [<url>]\" lines (required)")
+	return cmd
+}
+
+func watchCmd() *cobra.Command {
+	var (
+		sf               stateFlags
+		logURL, logKeyFn string
+		interval         time.Duration
+		once             bool
+	)
+	cmd := &cobra.Command{
+		Use:   "watch --log URL --log-key FILE --key FILE [--data DIR] [--interval 10s] [--once]",
+		Short: "Follow a tiles log that does not push, and cosign what is consistent",
+		Long: `Fetches the log's checkpoint, builds the consistency proof from the witness's
+last cosigned size itself, from the log's c2sp.org/tlog-tiles tiles, and
+cosigns or records evidence exactly as add-checkpoint would. Works with any
+tlog-tiles log. With --once: one round, exit 0 when consistent, 1 on a fork
+(evidence kept), 2 when the log could not be checked.`,
+		Example: "  witness watch --log http://127.0.0.1:8080 --log-key log.pub --key w1.key --data ./w1-watch",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if logURL == "" || logKeyFn == "" {
+				return errors.New("--log URL and --log-key FILE are required")
+			}
+			b, err := os.ReadFile(logKeyFn)
+			if err != nil {
+				return err
+			}
+			v, err := signer.NewVerifier(string(b))
+			if err != nil {
+				return fmt.Errorf("%s: %w", logKeyFn, err)
+			}
+			w, logger, err := sf.open(cmd, []witness.LogKey{{Verifier: v, URL: logURL}})
+			if err != nil {
+				return err
+			}
+			defer w.Close()
+			wt := &witness.Watcher{W: w, LogURL: logURL, HTTP: &http.Client{Timeout: 30 * time.Second}}
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, syscall.SIGINT)
+			defer stop()
+			if once {
+				size, err := wt.Step(ctx)
+				switch {
+				case errors.Is(err, witness.ErrBadProof), errors.Is(err, witness.ErrFork):
+					fmt.Fprintf(cmd.ErrOrStderr(), "FORK: %v (evidence kept; see the forks in %s)\n", err, sf.data)
+					return exitError{1}
+				case err != nil:
+					fmt.Fprintf(cmd.ErrOrStderr(), "couldn't check: %v\n", err)
+					return exitError{2}
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "consistent: cosigned %s at size %d\n", v.Name(), size)
+				return nil
+			}
+			logger.Info("watching", "log", logURL, "origin", v.Name(), "interval", interval)
+			err = wt.Run(ctx, interval)
+			if errors.Is(err, context.Canceled) {
+				return nil
+			}
+			if errors.Is(err, witness.ErrBadProof) || errors.Is(err, witness.ErrFork) {
+				fmt.Fprintf(cmd.ErrOrStderr(), "FORK: %v (evidence kept)\n", err)
+				return exitError{1}
+			}
+			return err
+		},
+	}
+	sf.register(cmd)
+	cmd.Flags().StringVar(&logURL, "log", "", "the log's tlog-tiles URL prefix (required)")
+	cmd.Flags().StringVar(&logKeyFn, "log-key", "", "the log's verifier key file (required)")
+	cmd.Flags().DurationVar(&interval, "interval", 10*time.Second, "time between rounds")
+	cmd.Flags().BoolVar(&once, "once", false, "one round, then exit 0 (consistent), 1 (fork) or 2 (could not check)")
+	return cmd
+}
