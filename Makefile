@@ -8,6 +8,7 @@ BIN := bin
 
 build:
 	$(GO) build -o $(BIN)/tlog ./cmd/tlog
+	$(GO) build -o $(BIN)/witness ./cmd/witness
 
 run: build
 	$(BIN)/tlog serve
@@ -16,7 +17,7 @@ run: build
 # concurrency (the log's sequencer and its HTTP surface).
 test: fmt vet
 	$(GO) test -count=1 ./...
-	$(GO) test -count=1 -race ./log/ ./api/ ./internal/...
+	$(GO) test -count=1 -race ./log/ ./api/ ./witness/ ./internal/...
 
 fmt:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
