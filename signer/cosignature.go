@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -202,5 +203,9 @@ func CosignatureTime(s Signature) (time.Time, error) {
 	if len(s.Sig) != cosignatureSize {
 		return time.Time{}, fmt.Errorf("%w: a cosignature is %d bytes, not %d", ErrMalformedNote, cosignatureSize, len(s.Sig))
 	}
-	return time.Unix(int64(binary.BigEndian.Uint64(s.Sig)), 0), nil
+	t := binary.BigEndian.Uint64(s.Sig)
+	if t > math.MaxInt64 {
+		return time.Time{}, fmt.Errorf("%w: cosignature timestamp %d exceeds 2^63-1", ErrMalformedNote, t)
+	}
+	return time.Unix(int64(t), 0), nil
 }
