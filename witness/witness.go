@@ -1,0 +1,329 @@
+// Package witness is a transparency log witness (c2sp.org/tlog-witness):
+// it cosigns a log's checkpoint only if it is consistent with every
+// checkpoint of that log it cosigned before, so that a log cannot show
+// different histories to different people. It also holds the client a log
+// uses to collect cosignatures, and a pull mode that follows a log's tiles.
+//
+// The state per log origin — the latest cosigned size, root and note — lives
+// in Pebble. Checking a request against it and writing the new state is one
+// compare-and-swap under a per-origin lock, synced to disk before the
+// answer: a cosignature is never returned for a state that a crash could
+// roll back.
+package witness
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"github.com/tlogai/tlog/proofs"
+	"github.com/tlogai/tlog/signer"
+)
+
+// Errors of AddCheckpoint; Status maps them to c2sp.org/tlog-witness codes.
+var (
+	// ErrUnknownLog: the checkpoint's origin is not a configured log (404).
+	ErrUnknownLog = errors.New("unknown log origin")
+	// ErrUnauthorized: no trusted log signature verifies (403).
+	ErrUnauthorized = errors.New("no valid signature by the log's key")
+	// ErrOldTooLarge: the old size is above the checkpoint's size (400).
+	ErrOldTooLarge = errors.New("old size is larger than the checkpoint size")
+	// ErrBadProof: the consistency proof does not verify, or a proof came
+	// with old size 0 (422).
+	ErrBadProof = errors.New("consistency proof does not verify")
+	// ErrFork: same size, different root: never cosigned, evidence kept
+	// (409, as c2sp.org/tlog-witness v1.0.0 says). Returned wrapped in a
+	// *ConflictError that carries the stored size.
+	ErrFork = errors.New("a different root for a size already cosigned")
+)
+
+// ConflictError: the old size is not the size the witness last cosigned, or
+// (with Err = ErrFork) the same size has another root (409, with the stored
+// size in a text/x.tlog.size body).
+type ConflictError struct {
+	Size uint64
+	Err  error // nil, or ErrFork
+}
+
+func (e *ConflictError) Error() string {
+	if e.Err != nil {
+		return fmt.Sprintf("%v (cosigned size %d)", e.Err, e.Size)
+	}
+	return fmt.Sprintf("old size does not match the latest cosigned size %d", e.Size)
+}
+
+func (e *ConflictError) Unwrap() error { return e.Err }
+
+// LogKey is a log the witness follows: its verifier key (whose name is the
+// log's origin).
+type LogKey struct {
+	Verifier *signer.Verifier
+	URL      string // where it is served, for pull mode; optional
+}
+
+// Config configures a Witness.
+type Config struct {
+	// Dir is the Pebble store directory. Required.
+	Dir string
+	// FS is the filesystem; nil is the operating system's.
+	FS vfs.FS
+	// Signer makes the cosignatures. Required.
+	Signer *signer.Cosigner
+	// Logs are the logs the witness follows; SetLogs replaces them.
+	Logs []LogKey
+	// Logger receives operational logs; forks are logged at error level.
+	// Nil discards them.
+	Logger *slog.Logger
+	// Now is the clock of evidence records; nil is time.Now.
+	Now func() time.Time
+	// BeforeCommit, if set, is called inside the compare-and-swap, after
+	// the checks and before the write: tests stall it to race requests.
+	BeforeCommit func(origin string)
+}
+
+// Witness is an open witness. Its methods are safe for concurrent use.
+type Witness struct {
+	cfg    Config
+	db     *pebble.DB
+	logger *slog.Logger
+
+	logs atomic.Pointer[map[string]LogKey] // by origin
+
+	locksMu sync.Mutex
+	locks   map[string]*sync.Mutex // per origin: the compare-and-swap
+
+	forks atomic.Int64 // fork evidence records, for the metric
+}
+
+// Open opens (creating if needed) the witness store.
+func Open(cfg Config) (*Witness, error) {
+	if cfg.Dir == "" || cfg.Signer == nil {
+		return nil, errors.New("witness: Config.Dir and Config.Signer are required")
+	}
+	if cfg.FS == nil {
+		cfg.FS = vfs.Default
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	db, err := pebble.Open(cfg.Dir, &pebble.Options{FS: cfg.FS, Logger: pebbleLogger{cfg.Logger}})
+	if err != nil {
+		if errors.Is(err, syscall.EAGAIN) {
+			return nil, fmt.Errorf("witness data directory %s is in use by another process: %w", cfg.Dir, err)
+		}
+		return nil, fmt.Errorf("couldn't open witness store in %s: %w", cfg.Dir, err)
+	}
+	w := &Witness{cfg: cfg, db: db, logger: cfg.Logger, locks: map[string]*sync.Mutex{}}
+	w.SetLogs(cfg.Logs)
+	n, err := w.countForks()
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	w.forks.Store(n)
+	return w, nil
+}
+
+// Close closes the store.
+func (w *Witness) Close() error { return w.db.Close() }
+
+// SetLogs replaces the followed logs (for SIGHUP reloads). State of logs
+// no longer followed is kept.
+func (w *Witness) SetLogs(logs []LogKey) {
+	m := make(map[string]LogKey, len(logs))
+	for _, l := range logs {
+		m[l.Verifier.Name()] = l
+	}
+	w.logs.Store(&m)
+}
+
+// Logs returns the followed logs by origin.
+func (w *Witness) Logs() map[string]LogKey { return *w.logs.Load() }
+
+// Name returns the witness's key name.
+func (w *Witness) Name() string { return w.cfg.Signer.Name() }
+
+// ForkCount returns how many fork evidence records the store holds.
+func (w *Witness) ForkCount() int64 { return w.forks.Load() }
+
+// state is what the witness stores per origin.
+type state struct {
+	size uint64
+	root proofs.Hash
+	note []byte // the cosigned checkpoint: log signature and our cosignature
+}
+
+// Store keys: "s" origin → size(8) root(32) note; "f" origin 0x00
+// time(8) seq(8) → evidence record.
+func stateKey(origin string) []byte { return append([]byte{'s'}, origin...) }
+
+func (w *Witness) lock(origin string) *sync.Mutex {
+	w.locksMu.Lock()
+	defer w.locksMu.Unlock()
+	m, ok := w.locks[origin]
+	if !ok {
+		m = &sync.Mutex{}
+		w.locks[origin] = m
+	}
+	return m
+}
+
+func (w *Witness) load(origin string) (state, error) {
+	v, closer, err := w.db.Get(stateKey(origin))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return state{}, nil
+	}
+	if err != nil {
+		return state{}, fmt.Errorf("couldn't read state of %s: %w", origin, err)
+	}
+	defer closer.Close()
+	if len(v) < 40 {
+		return state{}, fmt.Errorf("corrupt state of %s", origin)
+	}
+	s := state{size: binary.BigEndian.Uint64(v), note: bytes.Clone(v[40:])}
+	copy(s.root[:], v[8:40])
+	return s, nil
+}
+
+// AddCheckpoint runs c2sp.org/tlog-witness add-checkpoint on a request
+// body and returns the cosignature lines to answer with. The new state is
+// on disk before it returns.
+func (w *Witness) AddCheckpoint(ctx context.Context, body []byte) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	req, err := ParseRequest(body)
+	if err != nil {
+		return nil, err
+	}
+	n, err := signer.ParseNote(req.Checkpoint)
+	if err != nil {
+		return nil, fmt.Errorf("%w: checkpoint: %v", ErrMalformedRequest, err)
+	}
+	cp, err := signer.ParseCheckpoint(n.Text)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrMalformedRequest, err)
+	}
+	logKey, ok := w.Logs()[cp.Origin]
+	if !ok {
+		return nil, fmt.Errorf("%w: %q", ErrUnknownLog, cp.Origin)
+	}
+	// Only the log's own signature lines are kept: anything else in the
+	// note, including lines forged under our name, is dropped here.
+	verified, err := signer.OpenNote(req.Checkpoint, logKey.Verifier)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrUnauthorized, err)
+	}
+	if req.OldSize > cp.Size {
+		return nil, fmt.Errorf("%w: old %d, checkpoint %d", ErrOldTooLarge, req.OldSize, cp.Size)
+	}
+	if cp.Size == 0 && cp.Hash != proofs.EmptyRoot {
+		return nil, fmt.Errorf("%w: a checkpoint of size 0 must have the empty tree's root", ErrBadProof)
+	}
+	logged := []byte(n.Text + "\n")
+	for _, s := range verified.Sigs {
+		logged = append(logged, s.Line()...)
+	}
+	logger := w.logger.With("origin", cp.Origin, "size", cp.Size, "old", req.OldSize)
+
+	mu := w.lock(cp.Origin)
+	mu.Lock()
+	defer mu.Unlock()
+	st, err := w.load(cp.Origin)
+	if err != nil {
+		return nil, err
+	}
+	if req.OldSize != st.size {
+		return nil, &ConflictError{Size: st.size}
+	}
+	switch {
+	case req.OldSize == 0 && len(req.Proof) > 0:
+		return nil, fmt.Errorf("%w: a proof was given with old size 0", ErrBadProof)
+	case req.OldSize == cp.Size:
+		if len(req.Proof) > 0 {
+			return nil, fmt.Errorf("%w: a proof between equal sizes must be empty", ErrBadProof)
+		}
+		if cp.Size > 0 && cp.Hash != st.root {
+			w.keepEvidence(logger, cp.Origin, "same-size-different-root", st.note, logged, req)
+			return nil, &ConflictError{Size: st.size, Err: ErrFork}
+		}
+	case req.OldSize > 0:
+		if err := proofs.CheckConsistency(req.Proof, req.OldSize, cp.Size, st.root, cp.Hash); err != nil {
+			w.keepEvidence(logger, cp.Origin, "consistency-proof-fails", st.note, logged, req)
+			return nil, fmt.Errorf("%w: %v", ErrBadProof, err)
+		}
+	}
+
+	sig, err := w.cfg.Signer.Sign([]byte(n.Text))
+	if err != nil {
+		return nil, fmt.Errorf("couldn't cosign: %w", err)
+	}
+	line := signer.Signature{Name: w.cfg.Signer.Name(), KeyHash: w.cfg.Signer.KeyHash(), Sig: sig}.Line()
+	if w.cfg.BeforeCommit != nil {
+		w.cfg.BeforeCommit(cp.Origin)
+	}
+	v := binary.BigEndian.AppendUint64(nil, cp.Size)
+	v = append(v, cp.Hash[:]...)
+	v = append(v, logged...)
+	v = append(v, line...)
+	// The durability step: the new state is synced before the cosignature
+	// leaves. If we crash before, the old state stands and nothing was
+	// answered; after, the next start knows this size, so no older one is
+	// ever cosigned again.
+	if err := w.db.Set(stateKey(cp.Origin), v, pebble.Sync); err != nil {
+		return nil, fmt.Errorf("couldn't store state: %w", err)
+	}
+	logger.Debug("cosigned")
+	return []byte(line), nil
+}
+
+// Latest returns the latest cosigned checkpoint of the log whose origin
+// hashes (SHA-256, hex) to originHash, with the log's signature and this
+// witness's cosignature; nil if none.
+func (w *Witness) Latest(originHash string) ([]byte, error) {
+	for origin := range w.Logs() {
+		h := sha256.Sum256([]byte(origin))
+		if hex.EncodeToString(h[:]) == originHash {
+			st, err := w.load(origin)
+			if err != nil || st.note == nil {
+				return nil, err
+			}
+			return st.note, nil
+		}
+	}
+	return nil, nil
+}
+
+// State returns the latest cosigned size and root of an origin.
+func (w *Witness) State(origin string) (size uint64, root proofs.Hash, err error) {
+	st, err := w.load(origin)
+	return st.size, st.root, err
+}
+
+// pebbleLogger keeps Pebble's chatter at debug level.
+type pebbleLogger struct{ l *slog.Logger }
+
+func (p pebbleLogger) Infof(format string, args ...any) { p.l.Debug(fmt.Sprintf(format, args...)) }
+func (p pebbleLogger) Errorf(format string, args ...any) {
+	p.l.Error(fmt.Sprintf(format, args...), "component", "pebble")
+}
+func (p pebbleLogger) Fatalf(format string, args ...any) {
+	p.l.Error(fmt.Sprintf(format, args...), "component", "pebble", "fatal", true)
+	panic(fmt.Sprintf(format, args...))
+}
