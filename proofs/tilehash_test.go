@@ -2,6 +2,7 @@ package proofs
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"testing"
 
@@ -100,4 +101,67 @@ func (shortTiles) ReadTiles(tiles []Tile) ([][]byte, error) {
 		out[i] = make([]byte, 31)
 	}
 	return out, nil
+}
+
+// corruptTiles flips one byte of one tile.
+type corruptTiles struct {
+	*oracleTiles
+	bad Tile
+}
+
+func (c corruptTiles) ReadTiles(tiles []Tile) ([][]byte, error) {
+	out, err := c.oracleTiles.ReadTiles(tiles)
+	for i, t := range tiles {
+		if err == nil && t == c.bad {
+			out[i] = bytes.Clone(out[i])
+			out[i][len(out[i])/2] ^= 1
+		}
+	}
+	return out, err
+}
+
+// With Root set, every tile used is authenticated: honest tiles give
+// x/mod's proofs, and one flipped byte anywhere a proof reads — a full
+// tile deep in the tree or a partial tile of the right edge — is
+// ErrTileMismatch, whether or not the root itself depends on that tile.
+func TestTileHashesAuthenticated(t *testing.T) {
+	var tree oracle.Tree
+	const size = 70000 // full tiles at levels 0 and 1, partials at 0, 1, 2
+	for tree.Size() < size {
+		if err := tree.Add([]byte(fmt.Sprintf("auth entry %d", tree.Size()))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	xroot, err := tlog.TreeHash(size, &tree)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := Hash(xroot)
+	honest := TileHashes{Size: size, Root: &root, Reader: &oracleTiles{tree: &tree, size: size}}
+	for _, old := range []uint64{1, 300, 65536, 69999} {
+		got, err := ProveConsistency(old, size, honest)
+		if err != nil {
+			t.Fatalf("honest tiles, %d → %d: %v", old, size, err)
+		}
+		want, _ := tlog.ProveTree(size, int64(old), &tree)
+		if len(got) != len(want) {
+			t.Fatalf("%d → %d: %d hashes, x/mod %d", old, size, len(got), len(want))
+		}
+	}
+	wrong := root
+	wrong[0] ^= 1
+	if _, err := ProveConsistency(300, size, TileHashes{Size: size, Root: &wrong, Reader: &oracleTiles{tree: &tree, size: size}}); !errors.Is(err, ErrTileMismatch) {
+		t.Fatalf("tiles against another root: %v, want ErrTileMismatch", err)
+	}
+	for _, bad := range []Tile{
+		{Level: 0, Index: 1, Width: 256},   // used by the proof 300 → size, not by the root
+		{Level: 0, Index: 273, Width: 112}, // the right edge at level 0
+		{Level: 1, Index: 0, Width: 256},   // a full tile one level up
+		{Level: 1, Index: 1, Width: 17},    // the right edge at level 1
+	} {
+		r := corruptTiles{&oracleTiles{tree: &tree, size: size}, bad}
+		if _, err := ProveConsistency(300, size, TileHashes{Size: size, Root: &root, Reader: r}); !errors.Is(err, ErrTileMismatch) {
+			t.Errorf("corrupt %s: %v, want ErrTileMismatch", bad.Path(), err)
+		}
+	}
 }

@@ -70,18 +70,14 @@ func (wt *Watcher) Step(ctx context.Context) (uint64, error) {
 	case cp.Size < old:
 		return old, fmt.Errorf("%w: log at %d, cosigned %d", ErrStale, cp.Size, old)
 	case old > 0 && cp.Size > old:
-		th := proofs.TileHashes{Size: cp.Size, Reader: tileReader{ctx, wt}}
-		// Tiles that do not even give the checkpoint's root are a serving
-		// problem, not evidence: check before building the proof.
-		root, err := proofs.TreeHash(cp.Size, th)
-		if err != nil {
-			return 0, fmt.Errorf("couldn't read the log's tiles: %w", err)
-		}
-		if root != cp.Hash {
-			return 0, fmt.Errorf("the log's tiles give root %x for size %d, its checkpoint says %x", root, cp.Size, cp.Hash)
-		}
+		// Tiles are authenticated against the checkpoint's root as they
+		// are read: tiles that do not match it are a serving problem
+		// (ErrTileMismatch), not evidence. A proof built from tiles that
+		// do match, and fails, is the log's own data contradicting what
+		// it signed before.
+		th := proofs.TileHashes{Size: cp.Size, Root: &cp.Hash, Reader: tileReader{ctx, wt}}
 		if req.Proof, err = proofs.ProveConsistency(old, cp.Size, th); err != nil {
-			return 0, fmt.Errorf("couldn't build the consistency proof from tiles: %w", err)
+			return 0, fmt.Errorf("couldn't build the consistency proof from the log's tiles: %w", err)
 		}
 	}
 	if _, err := wt.W.AddCheckpoint(ctx, req.Format()); err != nil {
