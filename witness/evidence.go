@@ -2,6 +2,7 @@ package witness
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
 	"fmt"
@@ -44,19 +45,45 @@ func evidencePrefix(origin string) []byte { return append([]byte{'f'}, append([]
 
 // keepEvidence stores a fork record (synced: evidence must survive a crash)
 // and logs it at error level. Called under the origin's lock.
+//
+// A record is kept once per what it proves (kind and both checkpoint
+// notes): the same signed checkpoint submitted again with other junk
+// proofs adds nothing. Only the log can sign new checkpoints, so anyone
+// else can grow the evidence by at most one record per checkpoint the log
+// signed. (A consistency-proof-fails record says the log's checkpoint came
+// with a proof that fails; whether any valid proof exists is for whoever
+// reads the evidence to ask the log.)
 func (w *Witness) keepEvidence(logger *slog.Logger, origin, kind string, cosigned, submitted []byte, req Request) {
 	e := Evidence{Origin: origin, Time: w.cfg.Now().Unix(), Kind: kind, Cosigned: cosigned, Submitted: submitted, OldSize: req.OldSize, Proof: req.Proof}
+	id := sha256.New()
+	for _, b := range [][]byte{[]byte(kind), cosigned, submitted} {
+		id.Write(binary.BigEndian.AppendUint64(nil, uint64(len(b))))
+		id.Write(b)
+	}
+	seen := append([]byte{'e'}, id.Sum(nil)[:16]...)
+	if _, closer, err := w.db.Get(seen); err == nil {
+		closer.Close()
+		logger.Warn("the same fork evidence was submitted again; already kept", "kind", kind)
+		return
+	}
+	// The record, keyed by time so that /forks lists it in order, and the
+	// marker that it is kept, in one synced batch.
 	key := binary.BigEndian.AppendUint64(evidencePrefix(origin), uint64(e.Time))
 	key = binary.BigEndian.AppendUint64(key, uint64(w.forks.Load()))
-	if err := w.db.Set(key, e.Format(), pebble.Sync); err != nil {
+	b := w.db.NewBatch()
+	defer b.Close()
+	b.Set(key, e.Format(), nil)
+	b.Set(seen, nil, nil)
+	if err := b.Commit(pebble.Sync); err != nil {
 		logger.Error("couldn't store fork evidence", "err", err)
+		return
 	}
 	w.forks.Add(1)
 	logger.Error("FORK: the log signed a checkpoint inconsistent with one this witness cosigned; evidence kept, not cosigned",
 		"kind", kind, "evidence", strconv.Quote(string(e.Format())))
 }
 
-// Forks returns every evidence record, oldest first per origin.
+// Forks returns every evidence record, by origin.
 func (w *Witness) Forks() ([][]byte, error) {
 	lo := []byte{'f'}
 	it, err := w.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: []byte{'g'}})

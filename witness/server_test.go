@@ -493,3 +493,27 @@ func TestReadAPI(t *testing.T) {
 		t.Errorf("healthz: %v", r)
 	}
 }
+
+// Anyone can post the log's genuine checkpoint with a junk proof: that is
+// refused (422) and kept as evidence once, not once per request, so that
+// strangers cannot grow the evidence store without the log signing new
+// checkpoints.
+func TestJunkProofEvidenceKeptOnce(t *testing.T) {
+	lk := newLogKey(t, testOrigin)
+	wk := newWitnessKey(t, witnessName)
+	x := newXLog(t, lk, 20, "main")
+	w := newTW(t, wk, []logKey{lk}, twOpts{})
+	must(t, w.post(t, reqBody(0, nil, x.checkpoint(t, 8))))
+	for i := 0; i < 5; i++ {
+		junk := x.proof(t, 8, 15)
+		junk[0] = bytes.Repeat([]byte{byte(i + 1)}, 32)
+		if r := w.post(t, reqBody(8, junk, x.checkpoint(t, 15))); r.code != 422 {
+			t.Fatalf("junk proof %d: %v", i, r)
+		}
+	}
+	if n := w.w.ForkCount(); n != 1 {
+		t.Fatalf("ForkCount %d after five junk proofs for one checkpoint, want 1", n)
+	}
+	// The genuine proof still works: the log was never at fault.
+	must(t, w.post(t, reqBody(8, x.proof(t, 8, 15), x.checkpoint(t, 15))))
+}

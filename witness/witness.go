@@ -170,7 +170,7 @@ type state struct {
 }
 
 // Store keys: "s" origin → size(8) root(32) note; "f" origin 0x00
-// time(8) seq(8) → evidence record.
+// time(8) seq(8) → evidence record; "e" id(16) → marks a record kept.
 func stateKey(origin string) []byte { return append([]byte{'s'}, origin...) }
 
 func (w *Witness) lock(origin string) *sync.Mutex {
