@@ -160,8 +160,9 @@ func printable(b []byte) bool {
 	return true
 }
 
-// fetchProofByLeaf finds an entry by its leaf hash and builds its
-// tlog-proof file from the JSON inclusion proof.
+// fetchProofByLeaf finds an entry by its leaf hash and fetches its
+// tlog-proof file (which carries witness cosignatures when the log has a
+// witness policy).
 func fetchProofByLeaf(ctx context.Context, c *logClient, entry []byte) ([]byte, error) {
 	leaf := proofs.HashLeaf(entry)
 	var p api.InclusionProof
@@ -171,10 +172,7 @@ func fetchProofByLeaf(ctx context.Context, c *logClient, entry []byte) ([]byte, 
 	if !bytes.Equal(p.LeafHash, leaf[:]) {
 		return nil, fmt.Errorf("the log answered a proof for leaf hash %x, not %x", p.LeafHash, leaf)
 	}
-	if p.Checkpoint == "" {
-		return nil, errors.New("the log sent no checkpoint with the proof")
-	}
-	return proofs.TlogProof{Index: p.Index, Hashes: p.Hashes, Checkpoint: []byte(p.Checkpoint)}.Format(), nil
+	return c.get(ctx, "/api/v1/entries/"+strconv.FormatUint(p.Index, 10)+"/tlog-proof", nil)
 }
 
 // checkProof verifies a tlog-proof for entry: with keyFile, fully

@@ -608,6 +608,11 @@ func TestWitnessedLogEndToEnd(t *testing.T) {
 		t.Fatalf("tlog verify --policy on a fresh proof: exit %d; want 0 and \"cosigned\"", r.code)
 	}
 
+	// Found by content, the proof is the same file, cosignatures included.
+	if byLeaf := l.prove("--leaf", l.file("entry-3.bin", l.entries[3])); string(byLeaf) != string(proof) {
+		t.Fatalf("tlog prove --leaf gave another proof than --index:\n%s\n%s", byLeaf, proof)
+	}
+
 	// Our verifier accepts cosignatures made by torchwood: the log's own
 	// signature plus torchwood cosignatures by W1 and W3 meet the quorum,
 	// by W1 alone do not.
