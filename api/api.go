@@ -4,10 +4,13 @@
 package api
 
 import (
+	"bytes"
+	"compress/gzip"
 	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -105,8 +108,38 @@ func (s *server) tile(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	c.Response().Header().Set(echo.HeaderCacheControl, cacheImmutable)
+	h := c.Response().Header()
+	h.Set(echo.HeaderCacheControl, cacheImmutable)
+	if entries {
+		// Entry bundles are compressed for clients that accept gzip, as
+		// tlog-tiles recommends; hash tiles are random bytes and are not.
+		h.Add(echo.HeaderVary, echo.HeaderAcceptEncoding)
+		if len(b) >= 1024 && acceptsGzip(c.Request()) {
+			var z bytes.Buffer
+			zw, _ := gzip.NewWriterLevel(&z, gzip.BestSpeed)
+			zw.Write(b)
+			zw.Close()
+			h.Set(echo.HeaderContentEncoding, "gzip")
+			b = z.Bytes()
+		}
+	}
 	return c.Blob(http.StatusOK, contentTypeBinary, b)
+}
+
+// acceptsGzip reports whether the request's Accept-Encoding allows gzip.
+func acceptsGzip(r *http.Request) bool {
+	for _, part := range strings.Split(r.Header.Get(echo.HeaderAcceptEncoding), ",") {
+		coding, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+		if strings.EqualFold(strings.TrimSpace(coding), "gzip") {
+			q, ok := strings.CutPrefix(strings.ReplaceAll(params, " ", ""), "q=")
+			if !ok {
+				return true
+			}
+			w, err := strconv.ParseFloat(q, 64)
+			return err == nil && w > 0
+		}
+	}
+	return false
 }
 
 // POST /add: the body is the entry; the answer, once the entry is durably

@@ -2,6 +2,8 @@ package api
 
 import (
 	"bytes"
+	"compress/gzip"
+	"io"
 	"net/http"
 	"testing"
 
@@ -173,5 +175,55 @@ func checkTileHeaders(t *testing.T, resp *http.Response, tile proofs.Tile) {
 	// so its bytes never change either.
 	if cc := resp.Header.Get("Cache-Control"); cc != "public, max-age=31536000, immutable" {
 		t.Fatalf("tile of width %d has Cache-Control %q", tile.Width, cc)
+	}
+}
+
+// Entry bundles are gzip-compressed for clients that accept it (and the
+// bytes are the bundle); hash tiles, and clients that do not ask, never.
+func TestBundleCompression(t *testing.T) {
+	ts := newServer(t, nil)
+	var leaves [][]byte
+	for i := 0; i < 300; i++ {
+		leaves = append(leaves, testEntry(i))
+	}
+	addBulk(t, ts.log, leaves)
+	get := func(path, accept string) (*http.Response, []byte) {
+		req, _ := http.NewRequest(http.MethodGet, ts.URL+path, nil)
+		if accept != "" {
+			req.Header.Set("Accept-Encoding", accept)
+		}
+		resp, err := (&http.Transport{DisableCompression: true}).RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp, b
+	}
+	resp, b := get("/tile/entries/000", "br;q=1.0, gzip;q=0.8")
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Encoding") != "gzip" {
+		t.Fatalf("bundle: %d, Content-Encoding %q", resp.StatusCode, resp.Header.Get("Content-Encoding"))
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := parseBundle(t, plain); len(got) != 256 || !bytes.Equal(got[255], leaves[255]) {
+		t.Fatalf("decompressed bundle holds %d entries", len(got))
+	}
+	for _, accept := range []string{"", "identity", "gzip;q=0", "gzip; q=0.000"} {
+		if resp, b := get("/tile/entries/000", accept); resp.Header.Get("Content-Encoding") != "" || len(parseBundle(t, b)) != 256 {
+			t.Fatalf("Accept-Encoding %q: Content-Encoding %q", accept, resp.Header.Get("Content-Encoding"))
+		}
+	}
+	if resp, b := get("/tile/0/000", "gzip"); resp.Header.Get("Content-Encoding") != "" || len(b) != 8192 {
+		t.Fatalf("hash tile: Content-Encoding %q, %d bytes", resp.Header.Get("Content-Encoding"), len(b))
 	}
 }
