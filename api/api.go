@@ -6,6 +6,7 @@ package api
 import (
 	"bytes"
 	"compress/gzip"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -72,6 +73,7 @@ func New(cfg Config) http.Handler {
 	get("/tile/*", s.tile)
 	e.POST("/add", s.add)
 	get("/healthz", s.healthz)
+	get("/metrics", s.metrics)
 
 	get("/api/v1/proofs/inclusion", s.inclusion)
 	get("/api/v1/proofs/consistency", s.consistency)
@@ -171,6 +173,27 @@ func (s *server) healthz(c echo.Context) error {
 		return c.String(http.StatusServiceUnavailable, err.Error()+"\n")
 	}
 	return c.String(http.StatusOK, "ok\n")
+}
+
+// GET /metrics: the log's counters in the Prometheus text format.
+func (s *server) metrics(c echo.Context) error {
+	st := s.log.Stats()
+	var b strings.Builder
+	metric := func(name, kind, help string, v any) {
+		fmt.Fprintf(&b, "# HELP %s %s\n# TYPE %s %s\n%s %v\n", name, help, name, kind, name, v)
+	}
+	metric("tlog_tree_size", "gauge", "Size of the published tree.", st.Size)
+	metric("tlog_entries_total", "counter", "New entries logged since start.", st.Entries)
+	metric("tlog_duplicates_total", "counter", "Adds answered with an existing index since start.", st.Duplicates)
+	metric("tlog_batches_total", "counter", "Batches committed since start.", st.Batches)
+	metric("tlog_failed_batches_total", "counter", "Batches refused before their commit since start.", st.FailedBatches)
+	metric("tlog_pushback_total", "counter", "Adds refused with 503 because the pool was full.", st.Pushback)
+	metric("tlog_pending_entries", "gauge", "Entries waiting for a batch.", st.Pending)
+	if s.cfg.Witnessed != nil {
+		size, _, _ := s.cfg.Witnessed()
+		metric("tlog_witnessed_tree_size", "gauge", "Size of the latest checkpoint meeting the witness quorum.", size)
+	}
+	return c.Blob(http.StatusOK, "text/plain; version=0.0.4; charset=utf-8", []byte(b.String()))
 }
 
 // readBody reads a request body of 1…max bytes: errEmptyBody or

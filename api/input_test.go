@@ -172,3 +172,26 @@ func TestHead(t *testing.T) {
 		}
 	}
 }
+
+// /metrics counts what happened, in the Prometheus text format.
+func TestMetrics(t *testing.T) {
+	ts := newServer(t, nil)
+	for i := 0; i < 3; i++ {
+		ts.add(t, testEntry(i))
+	}
+	ts.add(t, testEntry(0)) // a duplicate
+	resp, body := ts.do(t, http.MethodGet, "/metrics", nil)
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET /metrics: %d", resp.StatusCode)
+	}
+	for _, want := range []string{
+		"# TYPE tlog_tree_size gauge\ntlog_tree_size 3\n",
+		"\ntlog_entries_total 3\n",
+		"\ntlog_duplicates_total 1\n",
+		"\ntlog_pushback_total 0\n",
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %q:\n%s", want, body)
+		}
+	}
+}

@@ -94,6 +94,8 @@ type Log struct {
 	// stall lets waiting adds give up on a stalled batch.
 	stall *stallGuard
 
+	stats stats
+
 	cache *tileCache
 	nodes *nodeCache
 
@@ -191,6 +193,7 @@ func (l *Log) Add(entry []byte) *Future {
 	case l.pool <- f:
 		return f
 	default:
+		l.stats.pushback.Add(1)
 		return resolved(Result{}, ErrPushback)
 	}
 }
@@ -250,3 +253,37 @@ func (l *Log) enter() error {
 }
 
 func (l *Log) leave() { l.readers.Done() }
+
+// stats are counters for monitoring; updated with atomics.
+type stats struct {
+	entries, duplicates, batches, failedBatches, pushback atomic.Uint64
+}
+
+// Stats is a snapshot of the log's counters since it opened.
+type Stats struct {
+	// Size is the published tree size.
+	Size uint64
+	// Entries counts new entries logged; Duplicates, adds answered with
+	// an existing index.
+	Entries, Duplicates uint64
+	// Batches counts commits; FailedBatches, batches refused before their
+	// commit.
+	Batches, FailedBatches uint64
+	// Pushback counts adds refused because the pool was full.
+	Pushback uint64
+	// Pending is the number of entries waiting in the pool.
+	Pending int
+}
+
+// Stats returns the log's counters.
+func (l *Log) Stats() Stats {
+	return Stats{
+		Size:          l.published.Load().Size,
+		Entries:       l.stats.entries.Load(),
+		Duplicates:    l.stats.duplicates.Load(),
+		Batches:       l.stats.batches.Load(),
+		FailedBatches: l.stats.failedBatches.Load(),
+		Pushback:      l.stats.pushback.Load(),
+		Pending:       len(l.pool),
+	}
+}

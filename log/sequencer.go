@@ -63,6 +63,7 @@ func (l *Log) sequence(s *sequencer) {
 			l.fail(err)
 			return false
 		default:
+			l.stats.failedBatches.Add(1)
 			l.logger.Error("batch failed before its commit; its entries were refused", "entries", len(batch), "err", err)
 			return true
 		}
@@ -191,6 +192,7 @@ func (s *sequencer) integrate(batch []*Future) error {
 
 	if s.rng.End() == start {
 		// Only duplicates of entries already committed and published.
+		l.stats.duplicates.Add(uint64(len(batch)))
 		for _, f := range batch {
 			f.resolve(f.res, nil)
 		}
@@ -230,6 +232,9 @@ func (s *sequencer) integrate(batch []*Future) error {
 	// Publish before resolving, so that an acknowledged index is always
 	// covered by the served checkpoint.
 	l.published.Store(&Published{Checkpoint: cp, Note: note})
+	l.stats.batches.Add(1)
+	l.stats.entries.Add(cp.Size - start)
+	l.stats.duplicates.Add(uint64(len(batch)) - (cp.Size - start))
 	for _, f := range batch {
 		f.resolve(f.res, nil)
 	}
