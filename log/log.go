@@ -207,6 +207,9 @@ func (l *Log) Checkpoint() []byte { return l.published.Load().Note }
 // Origin returns the log's origin (its key name).
 func (l *Log) Origin() string { return l.origin }
 
+// VerifierKey returns the verifier key string of the log's signer.
+func (l *Log) VerifierKey() string { return l.cfg.Signer.VerifierKey() }
+
 // Healthy returns nil while the log accepts entries, or the reason it does
 // not.
 func (l *Log) Healthy() error {

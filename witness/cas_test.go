@@ -15,7 +15,7 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
-// stallHook is a Config.BeforeCommit that, once armed, stops the first
+// stallHook is a Config.beforeCommit that, once armed, stops the first
 // request reaching the write of its compare-and-swap until release is
 // closed, and counts every call.
 type stallHook struct {
@@ -86,7 +86,7 @@ func blockedOnLockIn(g, fn string) bool {
 	return false
 }
 
-// TestRollbackRaceHTTP: request A (M → N) is stalled by BeforeCommit
+// TestRollbackRaceHTTP: request A (M → N) is stalled by beforeCommit
 // between its checks and its write; request B (M → N+K, sent with the same
 // stored size M) must wait for A's lock, then see A's write and get 409
 // with size N; retried from N it succeeds. Nothing ever rolls back.
@@ -129,7 +129,7 @@ func TestRollbackRaceHTTP(t *testing.T) {
 			wg.Go(func() { bDone <- w.send(b) })
 			waitBlockedOnLock(t, bDone)
 			if c := h.calls.Load(); c != 1 {
-				t.Fatalf("B reached the write while A held the lock (%d BeforeCommit calls)", c)
+				t.Fatalf("B reached the write while A held the lock (%d beforeCommit calls)", c)
 			}
 			if size, _ := w.state(t, testOrigin); size != uint64(m) {
 				t.Fatalf("stored size %d while A is stalled before its write, want %d", size, m)

@@ -2,6 +2,8 @@ package witness
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -107,11 +109,35 @@ func NewCollector(cfg CollectorConfig, last []byte) (*Collector, error) {
 	}
 	c := &Collector{cfg: cfg, logger: cfg.Logger, known: map[string]uint64{}}
 	if last != nil {
-		if cp, n, err := cfg.Policy.Check(last); err == nil {
-			c.witnessed.Store(&Witnessed{Checkpoint: cp, Note: last, By: names(n, cfg.Policy)})
+		if w, err := c.checkLast(last); err != nil {
+			c.logger.Error("not serving the stored witnessed checkpoint", "err", err)
+		} else {
+			c.witnessed.Store(w)
 		}
 	}
 	return c, nil
+}
+
+// checkLast checks a stored witnessed checkpoint before it is served again:
+// it must meet the (possibly changed) policy and be a checkpoint of this
+// store's tree.
+func (c *Collector) checkLast(last []byte) (*Witnessed, error) {
+	cp, n, err := c.cfg.Policy.Check(last)
+	if err != nil {
+		return nil, fmt.Errorf("it does not meet the policy: %w", err)
+	}
+	latest, _ := c.cfg.Log.Latest()
+	if cp.Size > latest.Size {
+		return nil, fmt.Errorf("its size %d is beyond this store's %d", cp.Size, latest.Size)
+	}
+	root, err := proofs.TreeHash(cp.Size, c.cfg.Log)
+	if err != nil {
+		return nil, err
+	}
+	if root != cp.Hash {
+		return nil, fmt.Errorf("its root at size %d is not this store's", cp.Size)
+	}
+	return &Witnessed{Checkpoint: cp, Note: last, By: names(n, c.cfg.Policy)}, nil
 }
 
 // Witnessed returns the latest checkpoint that met the quorum, or nil.
@@ -196,10 +222,11 @@ func (c *Collector) Round(ctx context.Context) (*Witnessed, error) {
 // witness's size afterwards.
 func (c *Collector) ask(ctx context.Context, w *signer.PolicyWitness, cp signer.Checkpoint, note []byte, old uint64) ([]signer.Signature, uint64, error) {
 	client := &Client{URL: w.URL, HTTP: c.cfg.HTTP}
+	if old > cp.Size {
+		// What we knew of the witness is ahead of this store.
+		return nil, old, c.confirm(ctx, w, cp, fmt.Sprintf("it cosigned tree size %d, larger than this log's %d", old, cp.Size))
+	}
 	for attempt := 0; ; attempt++ {
-		if old > cp.Size {
-			return nil, old, &SafetyError{Witness: w.Name, Reason: fmt.Sprintf("it cosigned tree size %d, larger than this log's %d", old, cp.Size)}
-		}
 		var proof [][]byte
 		if old > 0 && old < cp.Size {
 			p, err := proofs.ProveConsistency(old, cp.Size, c.cfg.Log)
@@ -223,17 +250,78 @@ func (c *Collector) ask(ctx context.Context, w *signer.PolicyWitness, cp signer.
 		case errors.As(err, &ce):
 			if ce.Size == old || attempt > 0 {
 				if ce.Size == cp.Size && old == cp.Size {
-					return nil, old, &SafetyError{Witness: w.Name, Reason: fmt.Sprintf("it cosigned a different root for tree size %d", cp.Size)}
+					return nil, old, c.confirm(ctx, w, cp, fmt.Sprintf("it cosigned a different root for tree size %d", cp.Size))
 				}
 				return nil, ce.Size, fmt.Errorf("still in conflict at size %d", ce.Size)
 			}
+			if ce.Size < old {
+				c.logger.Warn("a witness's cosigned size went backwards (its state was lost or rolled back?)", "witness", w.Name, "was", old, "now", ce.Size)
+			}
 			old = ce.Size // adopt the witness's size and retry once
+			if old > cp.Size {
+				return nil, old, c.confirm(ctx, w, cp, fmt.Sprintf("it cosigned tree size %d, larger than this log's %d", old, cp.Size))
+			}
 		case errors.As(err, &se) && se.Code == http.StatusUnprocessableEntity:
-			return nil, old, &SafetyError{Witness: w.Name, Reason: fmt.Sprintf("it rejects the consistency proof from its cosigned size %d to %d: %s", old, cp.Size, se.Msg)}
+			return nil, old, c.confirm(ctx, w, cp, fmt.Sprintf("it rejects the consistency proof from its cosigned size %d to %d: %s", old, cp.Size, se.Msg))
 		default:
 			return nil, old, err
 		}
 	}
+}
+
+// confirm turns a witness's claim that the log's store is behind or off
+// what it cosigned into a *SafetyError only with proof signed by the log
+// itself: the witness's latest cosigned checkpoint (from its read API)
+// must carry this log's valid signature and be larger than this tree, or
+// have another root than this tree at its size. A witness that cannot show
+// that — a liar, a broken one, someone on the network path — is counted as
+// failing this round, and cannot stop the log on its word.
+func (c *Collector) confirm(ctx context.Context, w *signer.PolicyWitness, cp signer.Checkpoint, claim string) error {
+	unconfirmed := func(why string) error {
+		c.logger.Error("a witness claims this log's store is behind or off its history, but "+why+"; not stopping on its word", "witness", w.Name, "claim", claim)
+		return fmt.Errorf("witness %s: %s (unconfirmed: %s)", w.Name, claim, why)
+	}
+	var logKey *signer.Verifier
+	for _, l := range c.cfg.Policy.Logs {
+		if l.Verifier.Name() == cp.Origin {
+			logKey = l.Verifier
+		}
+	}
+	if logKey == nil {
+		return unconfirmed("the policy has no key for this log to check the witness's evidence with")
+	}
+	h := sha256.Sum256([]byte(cp.Origin))
+	u := strings.TrimSuffix(w.URL, "/") + "/" + hex.EncodeToString(h[:]) + "/checkpoint"
+	rctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(rctx, http.MethodGet, u, nil)
+	if err != nil {
+		return unconfirmed(err.Error())
+	}
+	resp, err := c.cfg.HTTP.Do(req)
+	if err != nil {
+		return unconfirmed("its checkpoint could not be fetched: " + err.Error())
+	}
+	defer resp.Body.Close()
+	note, err := io.ReadAll(io.LimitReader(resp.Body, MaxBodySize))
+	if err != nil || resp.StatusCode != http.StatusOK {
+		return unconfirmed(fmt.Sprintf("its checkpoint could not be fetched (%s)", resp.Status))
+	}
+	theirs, _, err := signer.OpenCheckpoint(note, logKey)
+	if err != nil {
+		return unconfirmed("its checkpoint does not carry this log's signature: " + err.Error())
+	}
+	if theirs.Size > cp.Size {
+		return &SafetyError{Witness: w.Name, Reason: fmt.Sprintf("it holds a checkpoint of size %d signed by this log's key, larger than this log's %d", theirs.Size, cp.Size)}
+	}
+	ours, err := proofs.TreeHash(theirs.Size, c.cfg.Log)
+	if err != nil {
+		return unconfirmed("this log could not compute its root at size " + fmt.Sprint(theirs.Size) + ": " + err.Error())
+	}
+	if ours != theirs.Hash {
+		return &SafetyError{Witness: w.Name, Reason: fmt.Sprintf("it holds a checkpoint of size %d signed by this log's key with root %x, and this store has %x at that size", theirs.Size, theirs.Hash, ours)}
+	}
+	return unconfirmed(fmt.Sprintf("its latest checkpoint (size %d) is consistent with this store", theirs.Size))
 }
 
 // Run does rounds until ctx ends: one at start, then one per Interval when

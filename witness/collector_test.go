@@ -1,6 +1,7 @@
 package witness
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -294,5 +295,87 @@ func TestCollectorSafety(t *testing.T) {
 				t.Errorf("witness kept %d evidence records, want evidence %v", got, tc.fork)
 			}
 		})
+	}
+}
+
+// A lying witness — one that claims, without a checkpoint signed by the
+// log to show for it, to have cosigned a larger tree, or rejects good
+// proofs — cannot stop the log: its claim is checked against its read API
+// and, unconfirmed, it only counts as failing; the other two still make
+// the quorum. Modes: a 409 with a huge size, and a 422.
+func TestCollectorIgnoresUnconfirmedClaims(t *testing.T) {
+	for _, lie := range []struct {
+		name string
+		h    http.HandlerFunc
+	}{
+		{"409 with a larger size", func(w http.ResponseWriter, r *http.Request) {
+			if strings.HasSuffix(r.URL.Path, "/add-checkpoint") {
+				w.Header().Set("Content-Type", "text/x.tlog.size")
+				w.WriteHeader(http.StatusConflict)
+				w.Write([]byte("999999\n"))
+				return
+			}
+			http.NotFound(w, r)
+		}},
+		{"422 for a good proof", func(w http.ResponseWriter, r *http.Request) {
+			http.Error(w, "consistency proof does not verify", http.StatusUnprocessableEntity)
+		}},
+	} {
+		t.Run(lie.name, func(t *testing.T) {
+			lk := newLogKey(t, testOrigin)
+			lg := newRealLog(t, lk)
+			e := newCollectorEnv(t, lk, "http://127.0.0.1:1")
+			lg.add(t, 10, "honest")
+			liar := e.witnesses[2]
+			liar.srv.Config.Handler = lie.h
+			c := e.collector(t, lg.l)
+			w, err := c.Round(context.Background())
+			var se *SafetyError
+			if errors.As(err, &se) {
+				t.Fatalf("a lying witness stopped the log: %v", err)
+			}
+			if err != nil {
+				t.Fatalf("round with two honest witnesses of three: %v", err)
+			}
+			e.checkWitnessed(t, w, lg, 2)
+		})
+	}
+}
+
+// A stored witnessed checkpoint is served again on restart only if it still
+// meets the policy and is a checkpoint of this store's tree.
+func TestCollectorChecksStoredWitnessed(t *testing.T) {
+	lk := newLogKey(t, testOrigin)
+	lg := newRealLog(t, lk)
+	e := newCollectorEnv(t, lk, "http://127.0.0.1:1")
+	lg.add(t, 20, "main")
+	w, err := e.collector(t, lg.l).Round(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	restart := func(l *log.Log, last []byte) *Witnessed {
+		c, err := NewCollector(CollectorConfig{Policy: e.policy, Log: logSource{l}, Logger: testLogger(t)}, last)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.Witnessed()
+	}
+	if got := restart(lg.l, w.Note); got == nil || got.Size != 20 {
+		t.Fatalf("the store's own witnessed checkpoint was not served again: %+v", got)
+	}
+	// Another store under the same key (smaller, other entries).
+	other := newRealLog(t, lk)
+	other.add(t, 25, "other")
+	if got := restart(other.l, w.Note); got != nil {
+		t.Fatalf("served a witnessed checkpoint that is not this store's tree: size %d", got.Size)
+	}
+	small := newRealLog(t, lk)
+	small.add(t, 5, "main")
+	if got := restart(small.l, w.Note); got != nil {
+		t.Fatalf("served a witnessed checkpoint beyond this store: size %d", got.Size)
+	}
+	// Cosignatures stripped: it no longer meets the quorum.
+	if got := restart(lg.l, lg.note()); got != nil {
+		t.Fatal("served a checkpoint without the quorum")
 	}
 }

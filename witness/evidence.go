@@ -53,10 +53,10 @@ func evidencePrefix(origin string) []byte { return append([]byte{'f'}, append([]
 // signed. (A consistency-proof-fails record says the log's checkpoint came
 // with a proof that fails; whether any valid proof exists is for whoever
 // reads the evidence to ask the log.)
-func (w *Witness) keepEvidence(logger *slog.Logger, origin, kind string, cosigned, submitted []byte, req Request) {
-	e := Evidence{Origin: origin, Time: w.cfg.Now().Unix(), Kind: kind, Cosigned: cosigned, Submitted: submitted, OldSize: req.OldSize, Proof: req.Proof}
+func (w *Witness) keepEvidence(logger *slog.Logger, origin, kind string, st state, submitted []byte, req Request) {
+	e := Evidence{Origin: origin, Time: w.cfg.Now().Unix(), Kind: kind, Cosigned: st.note, Submitted: submitted, OldSize: req.OldSize, Proof: req.Proof}
 	id := sha256.New()
-	for _, b := range [][]byte{[]byte(kind), cosigned, submitted} {
+	for _, b := range [][]byte{[]byte(kind), st.logged, submitted} {
 		id.Write(binary.BigEndian.AppendUint64(nil, uint64(len(b))))
 		id.Write(b)
 	}
@@ -79,7 +79,15 @@ func (w *Witness) keepEvidence(logger *slog.Logger, origin, kind string, cosigne
 		return
 	}
 	w.forks.Add(1)
-	logger.Error("FORK: the log signed a checkpoint inconsistent with one this witness cosigned; evidence kept, not cosigned",
+	if kind == "same-size-different-root" {
+		logger.Error("FORK: the log signed two checkpoints of the same size with different roots; evidence kept, not cosigned",
+			"kind", kind, "evidence", strconv.Quote(string(e.Format())))
+		return
+	}
+	// The proof came from whoever sent the request, not from the log: the
+	// record shows a log-signed checkpoint that arrived with a failing
+	// proof; ask the log for a proof to confirm.
+	logger.Error("possible FORK: a checkpoint signed by the log came with a consistency proof that fails; evidence kept, not cosigned",
 		"kind", kind, "evidence", strconv.Quote(string(e.Format())))
 }
 

@@ -257,7 +257,7 @@ func newTW(t testing.TB, key witnessKey, logs []logKey, o twOpts) *testWitness {
 		lk = append(lk, LogKey{Verifier: l.verifier})
 	}
 	w, err := Open(Config{Dir: "/witness", FS: o.fs, Signer: key.cosigner, Logs: lk,
-		Logger: testLogger(t), Now: func() time.Time { return fixedNow }, BeforeCommit: o.beforeCommit})
+		Logger: testLogger(t), Now: func() time.Time { return fixedNow }, beforeCommit: o.beforeCommit})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,14 +2,20 @@ package witness
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"golang.org/x/mod/sumdb/note"
 
@@ -516,4 +522,46 @@ func TestJunkProofEvidenceKeptOnce(t *testing.T) {
 	}
 	// The genuine proof still works: the log was never at fault.
 	must(t, w.post(t, reqBody(8, x.proof(t, 8, 15), x.checkpoint(t, 15))))
+}
+
+// Replaying the cosigned checkpoint (a new cosignature timestamp each time)
+// and then a junk proof does not make new evidence: records are keyed by
+// the log-signed notes only. The replay is answered without a write.
+func TestReplayDoesNotMultiplyEvidence(t *testing.T) {
+	lk := newLogKey(t, testOrigin)
+	x := newXLog(t, lk, 20, "main")
+	var clock atomic.Int64
+	clock.Store(fixedNow.Unix())
+	now := func() time.Time { return time.Unix(clock.Load(), 0) }
+	skey, _, err := signer.GenerateWitnessKey(rand.Reader, witnessName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := signer.NewCosigner(skey, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := Open(Config{Dir: "/w", FS: vfs.NewMem(), Signer: c, Logs: []LogKey{{Verifier: lk.verifier}}, Logger: testLogger(t), Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	ctx := context.Background()
+	if _, err := w.AddCheckpoint(ctx, reqBody(0, nil, x.checkpoint(t, 8))); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 5; i++ {
+		clock.Add(1)
+		if _, err := w.AddCheckpoint(ctx, reqBody(8, nil, x.checkpoint(t, 8))); err != nil { // replay
+			t.Fatal(err)
+		}
+		junk := x.proof(t, 8, 15)
+		junk[0] = bytes.Repeat([]byte{byte(i + 1)}, 32)
+		if _, err := w.AddCheckpoint(ctx, reqBody(8, junk, x.checkpoint(t, 15))); !errors.Is(err, ErrBadProof) {
+			t.Fatalf("junk proof %d: %v", i, err)
+		}
+	}
+	if n := w.ForkCount(); n != 1 {
+		t.Fatalf("ForkCount %d after replays with a moving clock, want 1", n)
+	}
 }

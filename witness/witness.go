@@ -89,9 +89,9 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock of evidence records; nil is time.Now.
 	Now func() time.Time
-	// BeforeCommit, if set, is called inside the compare-and-swap, after
+	// beforeCommit, if set, is called inside the compare-and-swap, after
 	// the checks and before the write: tests stall it to race requests.
-	BeforeCommit func(origin string)
+	beforeCommit func(origin string)
 }
 
 // Witness is an open witness. Its methods are safe for concurrent use.
@@ -167,6 +167,8 @@ type state struct {
 	size uint64
 	root proofs.Hash
 	note []byte // the cosigned checkpoint: log signature and our cosignature
+	// logged is note without our cosignature: the log-signed checkpoint.
+	logged []byte
 }
 
 // Store keys: "s" origin → size(8) root(32) note; "f" origin 0x00
@@ -198,6 +200,10 @@ func (w *Witness) load(origin string) (state, error) {
 	}
 	s := state{size: binary.BigEndian.Uint64(v), note: bytes.Clone(v[40:])}
 	copy(s.root[:], v[8:40])
+	// Our cosignature is the last line of the stored note.
+	if i := bytes.LastIndex(s.note[:len(s.note)-1], []byte("\n")); i >= 0 && len(s.note) > 0 {
+		s.logged = s.note[:i+1]
+	}
 	return s, nil
 }
 
@@ -260,12 +266,12 @@ func (w *Witness) AddCheckpoint(ctx context.Context, body []byte) ([]byte, error
 			return nil, fmt.Errorf("%w: a proof between equal sizes must be empty", ErrBadProof)
 		}
 		if cp.Size > 0 && cp.Hash != st.root {
-			w.keepEvidence(logger, cp.Origin, "same-size-different-root", st.note, logged, req)
+			w.keepEvidence(logger, cp.Origin, "same-size-different-root", st, logged, req)
 			return nil, &ConflictError{Size: st.size, Err: ErrFork}
 		}
 	case req.OldSize > 0:
 		if err := proofs.CheckConsistency(req.Proof, req.OldSize, cp.Size, st.root, cp.Hash); err != nil {
-			w.keepEvidence(logger, cp.Origin, "consistency-proof-fails", st.note, logged, req)
+			w.keepEvidence(logger, cp.Origin, "consistency-proof-fails", st, logged, req)
 			return nil, fmt.Errorf("%w: %v", ErrBadProof, err)
 		}
 	}
@@ -275,8 +281,13 @@ func (w *Witness) AddCheckpoint(ctx context.Context, body []byte) ([]byte, error
 		return nil, fmt.Errorf("couldn't cosign: %w", err)
 	}
 	line := signer.Signature{Name: w.cfg.Signer.Name(), KeyHash: w.cfg.Signer.KeyHash(), Sig: sig}.Line()
-	if w.cfg.BeforeCommit != nil {
-		w.cfg.BeforeCommit(cp.Origin)
+	if cp.Size == st.size && cp.Hash == st.root && st.note != nil {
+		// The same checkpoint again: a fresh cosignature, but nothing new
+		// to store (and no fsync for a request anyone can repeat).
+		return []byte(line), nil
+	}
+	if w.cfg.beforeCommit != nil {
+		w.cfg.beforeCommit(cp.Origin)
 	}
 	v := binary.BigEndian.AppendUint64(nil, cp.Size)
 	v = append(v, cp.Hash[:]...)

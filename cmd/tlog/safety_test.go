@@ -1,12 +1,15 @@
 package main
 
 import (
+	"crypto/rand"
 	"encoding/base64"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/tlogai/tlog/signer"
 )
 
 // A key must back exactly one store: without --key, a key whose store is
@@ -92,4 +95,27 @@ func copyTree(t *testing.T, from, to string) {
 	if out, err := exec.Command("cp", "-r", from, to).CombinedOutput(); err != nil {
 		t.Fatalf("cp -r %s %s: %v %s", from, to, err, out)
 	}
+}
+
+// A witness policy that does not list this log's key is refused at start:
+// clients verifying with it could never accept the log's checkpoints.
+func TestServeRefusesPolicyWithoutItsKey(t *testing.T) {
+	dir := t.TempDir()
+	keyFile, _, _ := runKeygen(t, dir, "example.com/policy-log", "log")
+	_, otherPub, _ := runKeygen(t, dir, "example.com/other-log", "other")
+	other, err := os.ReadFile(otherPub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, wvkey, err := signer.GenerateWitnessKey(rand.Reader, "w.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	policy := filepath.Join(dir, "policy.txt")
+	text := "log " + strings.TrimSpace(string(other)) + "\nwitness W " + wvkey + " http://127.0.0.1:1\nquorum W\n"
+	if err := os.WriteFile(policy, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := runTlog(t, "serve", "--data", filepath.Join(dir, "data"), "--listen", "127.0.0.1:0", "--key", keyFile, "--witness-policy", policy)
+	expectFailure(t, "serve with a policy lacking its key", r, "no \"log example.com/policy-log+")
 }

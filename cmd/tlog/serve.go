@@ -87,7 +87,7 @@ finishes those in flight and closes the store.`,
 	fl.DurationVar(&f.history, "checkpoint-history", log.DefaultCheckpointHistoryInterval, "least time between two checkpoints kept in the history (0: keep all)")
 	fl.IntVar(&f.tileCache, "tile-cache", log.DefaultTileCacheSize, "full tiles and entry bundles cached in memory")
 	fl.IntVar(&f.nodes, "node-cache", log.DefaultNodeCacheSize, "node hashes cached in memory for proofs (about 40 bytes each; 0 disables)")
-	fl.StringVar(&f.policy, "witness-policy", "", "c2sp.org/tlog-policy file whose witnesses (with URLs) must cosign: /checkpoint then serves only checkpoints meeting its quorum")
+	fl.StringVar(&f.policy, "witness-policy", "", "c2sp.org/tlog-policy file with this log's key and witnesses (with URLs): /checkpoint then serves the latest checkpoint meeting its quorum (the log's own only until a first one does)")
 	fl.DurationVar(&f.witnessInterval, "witness-interval", time.Second, "least time between two witnessing rounds")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	return cmd

@@ -771,7 +771,9 @@ func TestRestoredBackupRefusesToSign(t *testing.T) {
 	if code <= 0 {
 		t.Errorf("the restored log exited %d; want a non-zero exit of its own", code)
 	}
-	want := fmt.Sprintf("it cosigned tree size %d, larger than this log's %d", cur.size, old.size)
+	// The witness must show it, not just say it: a checkpoint of the
+	// larger size signed by the log's own key.
+	want := fmt.Sprintf("it holds a checkpoint of size %d signed by this log's key, larger than this log's %d", cur.size, old.size)
 	if !strings.Contains(stderr, "refusing to sign") || !strings.Contains(stderr, want) || !containsAny(stderr, "witness W1", "witness W2", "witness W3") {
 		t.Errorf("the restored log's stderr does not refuse to sign naming the witness and %q:\n%s", want, stderr)
 	}

@@ -45,6 +45,15 @@ func newWitnessing(path string, interval time.Duration, l *log.Log, logger *slog
 	if len(policy.Witnesses) == 0 {
 		return nil, fmt.Errorf("%s lists no witness", path)
 	}
+	// Clients check this log's signature with the policy's log key: a
+	// policy without it would make every published checkpoint unusable.
+	listed := false
+	for _, pl := range policy.Logs {
+		listed = listed || pl.Verifier.String() == l.VerifierKey()
+	}
+	if !listed {
+		return nil, fmt.Errorf("%s has no \"log %s\" line for this log's key", path, l.VerifierKey())
+	}
 	last, err := l.Witnessed()
 	if err != nil {
 		return nil, err

@@ -183,9 +183,9 @@ GET /healthz. SIGHUP reloads the logs file; SIGTERM and SIGINT stop.`,
 			if err != nil {
 				return err
 			}
-			defer w.Close()
 			ln, err := net.Listen("tcp", listen)
 			if err != nil {
+				w.Close()
 				return err
 			}
 			srv := &http.Server{
@@ -196,10 +196,19 @@ GET /healthz. SIGHUP reloads the logs file; SIGTERM and SIGINT stop.`,
 				IdleTimeout:       2 * time.Minute,  // keep-alive for logs
 				ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
 			}
-			go srv.Serve(ln)
+			served := make(chan error, 1)
+			go func() { served <- srv.Serve(ln) }()
 			logger.Info("listening", "addr", ln.Addr().String(), "name", w.Name(), "logs", len(logs))
-			for s := range sig {
-				if s == syscall.SIGHUP {
+		loop:
+			for {
+				select {
+				case err := <-served:
+					return fmt.Errorf("HTTP server stopped: %w", err)
+				case s := <-sig:
+					if s != syscall.SIGHUP {
+						logger.Info("shutting down", "signal", s.String())
+						break loop
+					}
 					logs, err := readLogs(logsFn)
 					if err != nil {
 						logger.Error("SIGHUP: keeping the old logs file", "err", err)
@@ -207,14 +216,16 @@ GET /healthz. SIGHUP reloads the logs file; SIGTERM and SIGINT stop.`,
 					}
 					w.SetLogs(logs)
 					logger.Info("SIGHUP: reloaded the logs file", "logs", len(logs))
-					continue
 				}
-				logger.Info("shutting down", "signal", s.String())
-				break
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			return srv.Shutdown(ctx)
+			if err := srv.Shutdown(ctx); err != nil {
+				// Requests still running use the store: exit without
+				// closing it (the state is synced after every write).
+				return fmt.Errorf("requests still in flight at shutdown: %w", err)
+			}
+			return w.Close()
 		},
 	}
 	sf.register(cmd)
