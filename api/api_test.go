@@ -2,7 +2,6 @@ package api
 
 import (
 	"bytes"
-	"context"
 	"crypto/rand"
 	"encoding/binary"
 	"fmt"
@@ -165,25 +164,6 @@ func (r tileReader) SaveTiles([]tlog.Tile, [][]byte) {}
 func testEntry(i int) []byte {
 	// Varied lengths, up to a few hundred bytes.
 	return append(bytes.Repeat([]byte{byte(i)}, i%257), fmt.Sprintf("api test entry %d", i)...)
-}
-
-// addBulk adds entries straight to the log, concurrently, so that large
-// trees build quickly; the HTTP path is checked elsewhere.
-func addBulk(t *testing.T, l *log.Log, entries [][]byte) {
-	t.Helper()
-	for len(entries) > 0 {
-		chunk := entries[:min(len(entries), 4096)]
-		entries = entries[len(chunk):]
-		fs := make([]*log.Future, len(chunk))
-		for i, e := range chunk {
-			fs[i] = l.Add(e)
-		}
-		for _, f := range fs {
-			if _, err := f.Wait(context.Background()); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
 }
 
 // parseBundle splits an entry bundle.

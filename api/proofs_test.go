@@ -17,6 +17,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
 
+	"github.com/tlogai/tlog/internal/logtest"
 	"github.com/tlogai/tlog/internal/oracle"
 	"github.com/tlogai/tlog/log"
 )
@@ -441,7 +442,7 @@ func TestProofsLargeTree(t *testing.T) {
 	}
 	t.Logf("reference tree of %d entries built in %v", n, time.Since(start))
 	start = time.Now()
-	addBulk(t, ts.log, entries)
+	logtest.AddAll(t, ts.log, entries)
 	t.Logf("log of %d entries built in %v", n, time.Since(start))
 
 	tree, _ := ts.checkpoint(t)

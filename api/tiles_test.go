@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/mod/sumdb/tlog"
 
+	"github.com/tlogai/tlog/internal/logtest"
 	"github.com/tlogai/tlog/internal/oracle"
 	"github.com/tlogai/tlog/proofs"
 )
@@ -52,7 +53,7 @@ func TestServedTreeMatchesReference(t *testing.T) {
 		for len(leaves)+len(batch) < size {
 			batch = append(batch, testEntry(len(leaves)+len(batch)))
 		}
-		addBulk(t, ts.log, batch)
+		logtest.AddAll(t, ts.log, batch)
 		leaves = append(leaves, batch...)
 		check()
 	}
@@ -77,7 +78,7 @@ func TestPartialTilesAndBundles(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		addBulk(t, ts.log, batch)
+		logtest.AddAll(t, ts.log, batch)
 		leaves = append(leaves, batch...)
 		tree, _ := ts.checkpoint(t)
 		if tree.N != int64(size) {
@@ -186,7 +187,7 @@ func TestBundleCompression(t *testing.T) {
 	for i := 0; i < 300; i++ {
 		leaves = append(leaves, testEntry(i))
 	}
-	addBulk(t, ts.log, leaves)
+	logtest.AddAll(t, ts.log, leaves)
 	get := func(path, accept string) (*http.Response, []byte) {
 		req, _ := http.NewRequest(http.MethodGet, ts.URL+path, nil)
 		if accept != "" {

@@ -104,9 +104,9 @@ func ParseTlogProof(b []byte) (TlogProof, error) {
 		if len(p.Hashes) == MaxProofHashes {
 			return p, fmt.Errorf("%w: more than %d proof hashes", ErrMalformedProof, MaxProofHashes)
 		}
-		h, err := decodeCanonical(l)
-		if err != nil || len(h) != HashSize {
-			return p, fmt.Errorf("%w: proof line %d is not a base64 SHA-256 hash", ErrMalformedProof, len(p.Hashes)+1)
+		h, err := ParseHashLine(l)
+		if err != nil {
+			return p, fmt.Errorf("%w: proof line %d: %v", ErrMalformedProof, len(p.Hashes)+1, err)
 		}
 		p.Hashes = append(p.Hashes, h)
 	}
@@ -119,6 +119,16 @@ func ParseTlogProof(b []byte) (TlogProof, error) {
 	}
 	p.Checkpoint = []byte(rest)
 	return p, nil
+}
+
+// ParseHashLine parses one proof line of c2sp.org/tlog-proof and
+// c2sp.org/tlog-witness: a SHA-256 hash in canonical standard base64.
+func ParseHashLine(s string) ([]byte, error) {
+	h, err := decodeCanonical(s)
+	if err != nil || len(h) != HashSize {
+		return nil, errors.New("not a base64 SHA-256 hash")
+	}
+	return h, nil
 }
 
 // decodeCanonical decodes standard base64 and insists on the canonical

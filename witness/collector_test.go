@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/tlogai/tlog/internal/logtest"
 	"github.com/tlogai/tlog/log"
 	"github.com/tlogai/tlog/proofs"
 	"github.com/tlogai/tlog/signer"
@@ -263,7 +264,7 @@ func TestCollectorSafety(t *testing.T) {
 		fork bool // the witnesses keep evidence
 	}{
 		{"restored backup: a prefix", func(r *realLog) {
-			addEntries(t, r.l, lg.x.entries[:200])
+			logtest.AddAll(t, r.l, lg.x.entries[:200])
 			if p := r.l.Published(); p.Size != 200 || p.Hash != lg.x.root(t, 200) {
 				t.Fatalf("the restored copy is not a prefix: %d %x", p.Size, p.Hash)
 			}

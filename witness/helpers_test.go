@@ -2,7 +2,6 @@ package witness
 
 import (
 	"bytes"
-	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/sha256"
@@ -27,6 +26,7 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/tlogai/tlog/api"
+	"github.com/tlogai/tlog/internal/logtest"
 	"github.com/tlogai/tlog/internal/oracle"
 	"github.com/tlogai/tlog/log"
 	"github.com/tlogai/tlog/proofs"
@@ -455,27 +455,10 @@ func (r *realLog) add(t testing.TB, n int, prefix string) {
 	t.Helper()
 	start := len(r.x.entries)
 	r.x.grow(t, n, prefix)
-	addEntries(t, r.l, r.x.entries[start:])
+	logtest.AddAll(t, r.l, r.x.entries[start:])
 	p := r.l.Published()
 	if p.Size != uint64(len(r.x.entries)) || p.Hash != r.x.root(t, len(r.x.entries)) {
 		t.Fatalf("the log published size %d root %x; x/mod's tree has %d, %x", p.Size, p.Hash, len(r.x.entries), r.x.root(t, len(r.x.entries)))
-	}
-}
-
-func addEntries(t testing.TB, l *log.Log, entries [][]byte) {
-	t.Helper()
-	for len(entries) > 0 {
-		chunk := entries[:min(len(entries), 8192)]
-		entries = entries[len(chunk):]
-		fs := make([]*log.Future, len(chunk))
-		for i, e := range chunk {
-			fs[i] = l.Add(e)
-		}
-		for _, f := range fs {
-			if _, err := f.Wait(context.Background()); err != nil {
-				t.Fatal(err)
-			}
-		}
 	}
 }
 

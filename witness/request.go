@@ -74,9 +74,9 @@ func ParseRequest(body []byte) (Request, error) {
 		if len(r.Proof) == MaxProofLines {
 			return r, fmt.Errorf("%w: more than %d proof lines", ErrMalformedRequest, MaxProofLines)
 		}
-		h, err := base64.StdEncoding.Strict().DecodeString(l)
-		if err != nil || len(h) != proofs.HashSize || base64.StdEncoding.EncodeToString(h) != l {
-			return r, fmt.Errorf("%w: proof line %d is not a base64 SHA-256 hash", ErrMalformedRequest, len(r.Proof)+1)
+		h, err := proofs.ParseHashLine(l)
+		if err != nil {
+			return r, fmt.Errorf("%w: proof line %d: %v", ErrMalformedRequest, len(r.Proof)+1, err)
 		}
 		r.Proof = append(r.Proof, h)
 	}

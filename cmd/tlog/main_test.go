@@ -572,23 +572,30 @@ type result struct {
 // runTlog runs a tlog command that must finish within exitTimeout.
 func runTlog(t testing.TB, args ...string) result {
 	t.Helper()
+	return runBin(t, tlogBin, "tlog", args...)
+}
+
+// runBin runs a command of a binary built for the tests (tlog, witness)
+// that must finish within exitTimeout, and fails the test on a data race.
+func runBin(t testing.TB, bin, name string, args ...string) result {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), exitTimeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, tlogBin, args...)
+	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Env = childEnv()
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
 	if ctx.Err() != nil {
-		t.Fatalf("tlog %s did not exit within %v; stdout:\n%s\nstderr:\n%s", strings.Join(args, " "), exitTimeout, &stdout, &stderr)
+		t.Fatalf("%s %s did not exit within %v; stdout:\n%s\nstderr:\n%s", name, strings.Join(args, " "), exitTimeout, &stdout, &stderr)
 	}
 	var ee *exec.ExitError
 	if err != nil && !errors.As(err, &ee) {
-		t.Fatalf("tlog %s: %v", strings.Join(args, " "), err)
+		t.Fatalf("%s %s: %v", name, strings.Join(args, " "), err)
 	}
 	r := result{code: cmd.ProcessState.ExitCode(), stdout: stdout.String(), stderr: stderr.String()}
 	if strings.Contains(r.stderr, "DATA RACE") {
-		t.Errorf("tlog %s: the race detector reported a data race:\n%s", strings.Join(args, " "), r.stderr)
+		t.Errorf("%s %s: the race detector reported a data race:\n%s", name, strings.Join(args, " "), r.stderr)
 	}
 	return r
 }

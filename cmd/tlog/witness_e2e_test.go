@@ -87,26 +87,7 @@ func witnessBin(t testing.TB) string {
 // runWitnessCmd runs a witness command that must finish within exitTimeout.
 func runWitnessCmd(t testing.TB, args ...string) result {
 	t.Helper()
-	bin := witnessBin(t)
-	ctx, cancel := context.WithTimeout(context.Background(), exitTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Env = childEnv()
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	if ctx.Err() != nil {
-		t.Fatalf("witness %s did not exit within %v; stdout:\n%s\nstderr:\n%s", strings.Join(args, " "), exitTimeout, &stdout, &stderr)
-	}
-	var ee *exec.ExitError
-	if err != nil && !errors.As(err, &ee) {
-		t.Fatalf("witness %s: %v", strings.Join(args, " "), err)
-	}
-	r := result{code: cmd.ProcessState.ExitCode(), stdout: stdout.String(), stderr: stderr.String()}
-	if strings.Contains(r.stderr, "DATA RACE") {
-		t.Errorf("witness %s: the race detector reported a data race:\n%s", strings.Join(args, " "), r.stderr)
-	}
-	return r
+	return runBin(t, witnessBin(t), "witness", args...)
 }
 
 // tryStartProc is tryStartServer for any binary that logs a "listening"
