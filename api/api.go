@@ -12,9 +12,11 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/tlogai/tlog/attest"
 	"github.com/tlogai/tlog/log"
 	"github.com/tlogai/tlog/proofs"
 )
@@ -39,7 +41,31 @@ type Config struct {
 	// the entry with 503 (the log waits for its witnesses to confirm its
 	// state on start, and must not sign before).
 	AddGate func() error
+
+	// Publishers is the publisher policy for model release attestations;
+	// nil admits any publisher whose signature verifies (an open log).
+	Publishers *attest.Policy
+
+	// AttestationBodyLimit bounds POST /api/v1/attestations bodies (the
+	// envelope is kept as a blob; the entry holds digests). Default 8 MiB.
+	AttestationBodyLimit int
+
+	// DecisionBodyLimit bounds an NDJSON batch of decision records.
+	// Default 32 MiB (10,000 records of up to ~3 KiB).
+	DecisionBodyLimit int
+
+	// WitnessWait bounds how long a ?wait=witnessed submission waits for
+	// a witnessed checkpoint covering its entries. Default 10s: a few
+	// witnessing rounds.
+	WitnessWait time.Duration
 }
+
+// Defaults of Config.
+const (
+	DefaultAttestationBodyLimit = 8 << 20
+	DefaultDecisionBodyLimit    = 32 << 20
+	DefaultWitnessWait          = 10 * time.Second
+)
 
 // Content types and cache policies of c2sp.org/tlog-tiles.
 const (
@@ -62,6 +88,15 @@ func New(cfg Config) http.Handler {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	if cfg.AttestationBodyLimit <= 0 {
+		cfg.AttestationBodyLimit = DefaultAttestationBodyLimit
+	}
+	if cfg.DecisionBodyLimit <= 0 {
+		cfg.DecisionBodyLimit = DefaultDecisionBodyLimit
+	}
+	if cfg.WitnessWait <= 0 {
+		cfg.WitnessWait = DefaultWitnessWait
+	}
 	s := &server{cfg: cfg, log: cfg.Log}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
@@ -79,6 +114,10 @@ func New(cfg Config) http.Handler {
 	get("/api/v1/proofs/consistency", s.consistency)
 	get("/api/v1/entries/:index", s.entry)
 	get("/api/v1/entries/:index/tlog-proof", s.tlogProof)
+	e.POST("/api/v1/attestations", s.attestation)
+	e.POST("/api/v1/decisions", s.decisions)
+	get("/api/v1/blobs/:digest", s.blob)
+	get("/api/v1/search", s.search)
 	return e
 }
 

@@ -9,6 +9,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/tlogai/tlog/attest"
 	"github.com/tlogai/tlog/log"
 	"github.com/tlogai/tlog/proofs"
 )
@@ -24,7 +25,7 @@ var (
 )
 
 func errBodyTooLarge(max int) error {
-	return &httpError{http.StatusRequestEntityTooLarge, fmt.Sprintf("body too large: an entry is at most %d bytes", max)}
+	return &httpError{http.StatusRequestEntityTooLarge, fmt.Sprintf("body too large: at most %d bytes", max)}
 }
 
 // errBadBody: the body ended early or timed out. The cause (addresses,
@@ -69,6 +70,14 @@ func status(err error) (int, string) {
 		return ee.Code, fmt.Sprint(ee.Message)
 	case errors.Is(err, proofs.ErrBadTilePath):
 		return http.StatusBadRequest, err.Error()
+	case errors.Is(err, attest.ErrForbidden):
+		return http.StatusForbidden, err.Error()
+	case errors.Is(err, attest.ErrTooLarge):
+		return http.StatusRequestEntityTooLarge, err.Error()
+	case errors.Is(err, attest.ErrInvalid), errors.Is(err, attest.ErrSignature):
+		return http.StatusBadRequest, err.Error()
+	case errors.Is(err, log.ErrTermTooLarge):
+		return http.StatusBadRequest, err.Error()
 	case errors.Is(err, log.ErrEmptyEntry):
 		return http.StatusBadRequest, err.Error()
 	case errors.Is(err, log.ErrEntryTooLarge):
@@ -95,6 +104,12 @@ func status(err error) (int, string) {
 	}
 }
 
+// lineReason is a rejected line of an NDJSON batch, in a 400 answer.
+type lineReason struct {
+	Line   int    `json:"line"`
+	Reason string `json:"reason"`
+}
+
 // handleError is Echo's error handler: plain-text one-line reasons, with
 // Retry-After on 503, and 5xx causes logged (never sent to clients).
 func (s *server) handleError(err error, c echo.Context) {
@@ -112,7 +127,20 @@ func (s *server) handleError(err error, c echo.Context) {
 	case c.Request().Method == http.MethodHead:
 		_ = c.NoContent(code)
 	case strings.HasPrefix(c.Request().URL.Path, "/api/"):
-		// The JSON API answers errors in JSON too.
+		// The JSON API answers errors in JSON too; a rejected batch also
+		// lists its bad lines.
+		var be *attest.BatchError
+		if errors.As(err, &be) {
+			lines := make([]lineReason, len(be.Lines))
+			for i, l := range be.Lines {
+				lines[i] = lineReason{l.Line, l.Reason()}
+			}
+			_ = c.JSON(code, struct {
+				Error string       `json:"error"`
+				Lines []lineReason `json:"lines"`
+			}{msg, lines})
+			return
+		}
 		_ = c.JSON(code, map[string]string{"error": msg})
 	default:
 		_ = c.Blob(code, contentTypeText, []byte(msg+"\n"))

@@ -10,12 +10,15 @@ import "encoding/binary"
 //	                           level and index (level 0: leaf hashes)
 //	d <leaf hash:32>         → index:8, the dedup index
 //	c <size:8>               → signed checkpoint note of that size (history)
+//	x <len:uvarint> <term> <index:8>
+//	                         → empty: entry index has search term (Search)
+//	b <sha256:32>            → a blob with that SHA-256 (Blob)
 //	m checkpoint             → the latest signed checkpoint note
 //	m vkey                   → verifier key of the log's signer
 //	m version                → store format version
 //	m witnessed              → latest checkpoint cosigned by a witness quorum
 //
-// One sequencer batch writes e, h, d for its new entries and m checkpoint
+// One sequencer batch writes e, h, d, x, b for its new entries and m checkpoint
 // (plus c, per the history interval) together; see sequencer.integrate.
 const (
 	prefixEntry      = 'e'
@@ -23,6 +26,8 @@ const (
 	prefixDedup      = 'd'
 	prefixCheckpoint = 'c'
 	prefixMeta       = 'm'
+	prefixTerm       = 'x'
+	prefixBlob       = 'b'
 )
 
 var (
@@ -63,4 +68,22 @@ func upperBound(prefix []byte) []byte {
 	end := append([]byte(nil), prefix...)
 	end[len(end)-1]++
 	return end
+}
+
+// termPrefix is the key prefix of every index key of term: the length
+// prefix keeps term "ab" from matching the keys of term "a".
+func termPrefix(buf, term []byte) []byte {
+	buf = append(buf[:0], prefixTerm)
+	buf = binary.AppendUvarint(buf, uint64(len(term)))
+	return append(buf, term...)
+}
+
+func termKey(buf, term []byte, index uint64) []byte {
+	buf = termPrefix(buf, term)
+	return binary.BigEndian.AppendUint64(buf, index)
+}
+
+func blobKey(buf []byte, sum *[32]byte) []byte {
+	buf = append(buf[:0], prefixBlob)
+	return append(buf, sum[:]...)
 }

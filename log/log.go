@@ -14,6 +14,7 @@ package log
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -78,6 +79,7 @@ type Log struct {
 	// under closeMu.RLock after checking closed and failure, which Close and
 	// fail set under closeMu.Lock: once they hold it, no send can follow.
 	pool    chan *Future
+	pending atomic.Int64 // reserved pool slots, see AddAll
 	closeMu sync.RWMutex
 	closed  bool
 	// stopped is set when the log stopped for good: the sentinel waiting
@@ -119,9 +121,32 @@ type Result struct {
 	Duplicate bool
 }
 
+// Entry is an entry with what is stored beside it. Terms and blobs are
+// written in the same Pebble batch as the entry, and only when the entry is
+// new: a duplicate's were written with the original.
+type Entry struct {
+	// Data is the entry itself: the leaf bytes, 1…MaxEntrySize bytes.
+	Data []byte
+	// Terms are opaque search terms (at most MaxTermSize bytes each) the
+	// entry is found under with Search.
+	Terms [][]byte
+	// Blobs are stored content-addressed under their SHA-256, readable
+	// with Blob: documents too large for an entry that the entry names by
+	// digest.
+	Blobs [][]byte
+}
+
+// MaxTermSize is the largest search term.
+const MaxTermSize = 1024
+
+// ErrTermTooLarge: a search term is longer than MaxTermSize.
+var ErrTermTooLarge = fmt.Errorf("search term is longer than %d bytes", MaxTermSize)
+
 // Future is a pending Add. Wait for it with Wait.
 type Future struct {
 	entry []byte
+	terms [][]byte
+	blobs []blob
 	leaf  proofs.Hash
 	stall *stallGuard // nil for futures resolved at once
 	// res and err are written once, by the sequencer (or by Add for
@@ -130,11 +155,20 @@ type Future struct {
 	res  Result
 	err  error
 	done chan struct{}
+	// group, for futures of one AddAll, counts its unresolved futures;
+	// done is then shared and closed when the last one resolves.
+	group *atomic.Int64
+}
+
+type blob struct {
+	sum  [32]byte
+	data []byte
 }
 
 // Wait blocks until the entry is durably in the log, or fails, or ctx ends,
 // or the batch holding it stalls beyond Config.CommitTimeout (ErrTimeout).
 // If ctx ends or the wait times out, the entry may still be logged later.
+// A future of AddAll returns once every entry of that call has resolved.
 func (f *Future) Wait(ctx context.Context) (Result, error) {
 	var stalled <-chan struct{}
 	if f.stall != nil {
@@ -157,7 +191,9 @@ func (f *Future) Wait(ctx context.Context) (Result, error) {
 
 func (f *Future) resolve(res Result, err error) {
 	f.res, f.err = res, err
-	close(f.done)
+	if f.group == nil || f.group.Add(-1) == 0 {
+		close(f.done)
+	}
 }
 
 func resolved(res Result, err error) *Future {
@@ -173,29 +209,96 @@ func resolved(res Result, err error) *Future {
 //
 // Add keeps entry; the caller must not modify it afterwards.
 func (l *Log) Add(entry []byte) *Future {
-	switch {
-	case len(entry) == 0:
-		return resolved(Result{}, ErrEmptyEntry)
-	case len(entry) > MaxEntrySize:
-		return resolved(Result{}, ErrEntryTooLarge)
+	return l.AddEntry(Entry{Data: entry})
+}
+
+// AddEntry is Add for an entry with search terms and blobs.
+func (l *Log) AddEntry(e Entry) *Future {
+	fs, err := l.AddAll([]Entry{e})
+	if err != nil {
+		return resolved(Result{}, err)
 	}
-	f := &Future{entry: entry, leaf: proofs.HashLeaf(entry), stall: l.stall, done: make(chan struct{})}
+	return fs[0]
+}
+
+// AddAll submits entries together: all of them go into the pool, or none
+// and an error (ErrEmptyEntry, ErrEntryTooLarge, ErrTermTooLarge,
+// ErrPushback, ErrClosed, ErrStorage, ErrHalted). The futures share one
+// wait: each resolves when all have. Entries may land in different batches;
+// each is durable when its own future resolves. AddAll never blocks.
+//
+// AddAll keeps the entries' bytes; the caller must not modify them.
+func (l *Log) AddAll(es []Entry) ([]*Future, error) {
+	for _, e := range es {
+		if err := checkEntry(e); err != nil {
+			return nil, err
+		}
+	}
+	if len(es) == 0 {
+		return nil, nil
+	}
+	fs := make([]Future, len(es))
+	out := make([]*Future, len(es))
+	var group *atomic.Int64
+	done := make(chan struct{})
+	if len(es) > 1 {
+		group = new(atomic.Int64)
+		group.Store(int64(len(es)))
+	}
+	for i, e := range es {
+		f := &fs[i]
+		*f = Future{entry: e.Data, terms: e.Terms, leaf: proofs.HashLeaf(e.Data), stall: l.stall, done: done, group: group}
+		if len(e.Blobs) > 0 {
+			f.blobs = make([]blob, len(e.Blobs))
+			for j, b := range e.Blobs {
+				f.blobs[j] = blob{sha256.Sum256(b), b}
+			}
+		}
+		out[i] = f
+	}
 
 	l.closeMu.RLock()
 	defer l.closeMu.RUnlock()
 	if l.closed {
-		return resolved(Result{}, ErrClosed)
+		return nil, ErrClosed
 	}
 	if err := l.stopped.Load(); err != nil {
-		return resolved(Result{}, *err)
+		return nil, *err
 	}
-	select {
-	case l.pool <- f:
-		return f
-	default:
-		l.stats.pushback.Add(1)
-		return resolved(Result{}, ErrPushback)
+	// Reserve room for all of them first, so that the sends below never
+	// block and never stop half way. The sequencer releases a slot for
+	// each future it takes from the pool.
+	n := int64(len(es))
+	if l.pending.Add(n) > int64(cap(l.pool)) {
+		l.pending.Add(-n)
+		l.stats.pushback.Add(uint64(n))
+		return nil, ErrPushback
 	}
+	for _, f := range out {
+		l.pool <- f
+	}
+	return out, nil
+}
+
+func checkEntry(e Entry) error {
+	switch {
+	case len(e.Data) == 0:
+		return ErrEmptyEntry
+	case len(e.Data) > MaxEntrySize:
+		return ErrEntryTooLarge
+	}
+	for _, t := range e.Terms {
+		if len(t) > MaxTermSize {
+			return ErrTermTooLarge
+		}
+	}
+	return nil
+}
+
+// take receives a future from the pool and releases its slot.
+func (l *Log) take(f *Future) *Future {
+	l.pending.Add(-1)
+	return f
 }
 
 // Published returns the latest published checkpoint.

@@ -53,6 +53,13 @@ func Open(cfg Config) (*Log, error) {
 	return l, nil
 }
 
+// Pebble's memtables: their size, and how many may be held at once (the
+// mutable one, one being flushed, one more queued).
+const (
+	memTableSize    = 64 << 20
+	memTableReserve = 3
+)
+
 // openPebble opens the store. Pebble locks the directory; a lock held by
 // another process becomes ErrLocked.
 func openPebble(cfg Config, readOnly bool) (*pebble.DB, error) {
@@ -60,7 +67,14 @@ func openPebble(cfg Config, readOnly bool) (*pebble.DB, error) {
 		FS:        cfg.FS,
 		ReadOnly:  readOnly,
 		Logger:    quietPebbleLogger{cfg.Logger},
-		CacheSize: cfg.CacheSize,
+		// Pebble reserves its memtables' memory in the block cache: add
+		// it, or the memtables take the whole cache and every dedup
+		// lookup reads its blocks from disk.
+		CacheSize: cfg.CacheSize + memTableReserve*memTableSize,
+		// A batch larger than half the memtable is flushed on its own as
+		// a tiny L0 table; bulk batches of decision records (a few MiB)
+		// must fit, and larger memtables flush (and compact) less often.
+		MemTableSize: memTableSize,
 	}
 	// Every new entry costs a dedup lookup of a random key that is almost
 	// always absent: bloom filters answer those without reading data

@@ -1,11 +1,13 @@
 package log
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -31,6 +33,9 @@ type sequencer struct {
 	// key is scratch space for building keys (Pebble copies them).
 	key   []byte
 	batch []*Future
+	// keys and found are scratch space of lookupBatch.
+	keys  []*proofs.Hash
+	found map[proofs.Hash]uint64
 }
 
 func newSequencer(l *Log, rng *compact.Range) *sequencer {
@@ -38,6 +43,7 @@ func newSequencer(l *Log, rng *compact.Range) *sequencer {
 		l:       l,
 		rng:     rng,
 		inBatch: make(map[proofs.Hash]uint64),
+		found:   make(map[proofs.Hash]uint64),
 		key:     make([]byte, 0, 64),
 		batch:   make([]*Future, 0, l.cfg.BatchMaxSize),
 	}
@@ -72,7 +78,7 @@ func (l *Log) sequence(s *sequencer) {
 		batch := s.batch[:0]
 		select {
 		case f := <-l.pool:
-			batch = append(batch, f)
+			batch = append(batch, l.take(f))
 		case <-l.quit:
 			// Close holds no more sends; drain what is queued.
 			for {
@@ -80,7 +86,7 @@ func (l *Log) sequence(s *sequencer) {
 				for len(batch) < cap(batch) {
 					select {
 					case f := <-l.pool:
-						batch = append(batch, f)
+						batch = append(batch, l.take(f))
 						continue
 					default:
 					}
@@ -111,7 +117,7 @@ func (s *sequencer) fill(batch []*Future, timer *time.Timer) []*Future {
 	for len(batch) < max {
 		select {
 		case f := <-s.l.pool:
-			batch = append(batch, f)
+			batch = append(batch, s.l.take(f))
 			continue
 		default:
 		}
@@ -125,7 +131,7 @@ func (s *sequencer) fill(batch []*Future, timer *time.Timer) []*Future {
 	for len(batch) < max {
 		select {
 		case f := <-s.l.pool:
-			batch = append(batch, f)
+			batch = append(batch, s.l.take(f))
 		case <-timer.C:
 			return batch
 		case <-s.l.quit:
@@ -163,26 +169,34 @@ func (s *sequencer) integrate(batch []*Future) error {
 		s.key = hashKey(s.key, id.Level, id.Index)
 		b.Set(s.key, hash, nil)
 	}
+	found, err := s.lookupBatch(batch)
+	if err != nil {
+		return s.abort(batch, start, saved, ErrBatchFailed, err)
+	}
 	var idx [8]byte
 	for _, f := range batch {
 		if i, ok := s.inBatch[f.leaf]; ok {
 			f.res = Result{Index: i, Duplicate: true}
 			continue
 		}
-		i, ok, err := l.lookup(&f.leaf)
-		if err != nil {
-			return s.abort(batch, start, saved, ErrBatchFailed, err)
-		}
-		if ok {
+		if i, ok := found[f.leaf]; ok {
 			f.res = Result{Index: i, Duplicate: true}
 			continue
 		}
-		i = s.rng.End()
+		i := s.rng.End()
 		binary.BigEndian.PutUint64(idx[:], i)
 		s.key = entryKey(s.key, i)
 		b.Set(s.key, f.entry, nil)
 		s.key = dedupKey(s.key, &f.leaf)
 		b.Set(s.key, idx[:], nil)
+		for _, t := range f.terms {
+			s.key = termKey(s.key, t, i)
+			b.Set(s.key, nil, nil)
+		}
+		for j := range f.blobs {
+			s.key = blobKey(s.key, &f.blobs[j].sum)
+			b.Set(s.key, f.blobs[j].data, nil)
+		}
 		if err := s.rng.Append(f.leaf[:], visit); err != nil {
 			panic(fmt.Sprintf("bad math: appending to compact range: %v", err))
 		}
@@ -279,11 +293,53 @@ func (l *Log) stop(sentinel error) {
 	for {
 		select {
 		case f := <-l.pool:
-			f.resolve(Result{}, sentinel)
+			l.take(f).resolve(Result{}, sentinel)
 		default:
 			return
 		}
 	}
+}
+
+// lookupBatch finds the leaf hashes of the batch that are already in the
+// dedup table. It seeks them in sorted order through one iterator, which
+// costs far less per key than a Get each (no per-key iterator set-up, and
+// the bloom filters still skip tables without the key).
+func (s *sequencer) lookupBatch(batch []*Future) (map[proofs.Hash]uint64, error) {
+	keys := s.keys[:0]
+	for _, f := range batch {
+		keys = append(keys, &f.leaf)
+	}
+	slices.SortFunc(keys, func(a, b *proofs.Hash) int { return bytes.Compare(a[:], b[:]) })
+	s.keys = keys
+	clear(s.found)
+	it, err := s.l.db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixDedup}, UpperBound: []byte{prefixDedup + 1}})
+	if err != nil {
+		return nil, fmt.Errorf("couldn't read dedup index: %w", err)
+	}
+	defer it.Close()
+	var prev *proofs.Hash
+	for _, leaf := range keys {
+		if prev != nil && *prev == *leaf {
+			continue
+		}
+		prev = leaf
+		s.key = dedupKey(s.key, leaf)
+		if !it.SeekPrefixGE(s.key) || !bytes.Equal(it.Key(), s.key) {
+			continue
+		}
+		v, err := it.ValueAndErr()
+		if err != nil {
+			return nil, fmt.Errorf("couldn't read dedup index: %w", err)
+		}
+		if len(v) != 8 {
+			return nil, fmt.Errorf("%w: dedup value for %x is %d bytes", ErrCorrupt, leaf[:], len(v))
+		}
+		s.found[*leaf] = binary.BigEndian.Uint64(v)
+	}
+	if err := it.Error(); err != nil {
+		return nil, fmt.Errorf("couldn't read dedup index: %w", err)
+	}
+	return s.found, nil
 }
 
 // lookup finds the index of a leaf hash in the dedup table.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -109,4 +110,31 @@ func readVerifier(path string) (*signer.Verifier, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return v, nil
+}
+
+// post sends body to path and returns the status and the body of the
+// answer (at most limit bytes). Transport errors are errors; every status
+// is returned for the caller to judge.
+func (c *logClient) post(ctx context.Context, path string, q url.Values, contentType string, body []byte, limit int64) (int, http.Header, []byte, error) {
+	u := *c.base
+	u.Path += path
+	u.RawQuery = q.Encode()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), bytes.NewReader(body))
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	req.Header.Set("Content-Type", contentType)
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	if err != nil {
+		return 0, nil, nil, fmt.Errorf("POST %s: %w", u.String(), err)
+	}
+	if int64(len(b)) > limit {
+		return 0, nil, nil, fmt.Errorf("POST %s: answer larger than %d bytes", u.String(), limit)
+	}
+	return resp.StatusCode, resp.Header, b, nil
 }

@@ -16,7 +16,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tlogai/tlog/api"
+	"github.com/tlogai/tlog/attest"
 	"github.com/tlogai/tlog/internal/keyfile"
+	"github.com/tlogai/tlog/log"
 	"github.com/tlogai/tlog/proofs"
 	"github.com/tlogai/tlog/signer"
 )
@@ -205,17 +207,24 @@ func checkProof(file, entry []byte, keyFile string) (*proofs.VerifiedProof, erro
 }
 
 func verifyCmd() *cobra.Command {
-	var keyFile, policyFile, entryFile, proofFile string
+	var keyFile, policyFile, entryFile, proofFile, attestation, publisherKey, certificate string
 	cmd := &cobra.Command{
-		Use:   "verify (--key LOG.pub | --policy FILE) --entry FILE --proof FILE.tlog-proof",
+		Use:   "verify (--key LOG.pub | --policy FILE) (--entry FILE | --attestation FILE [--publisher-key PEM]) --proof FILE.tlog-proof",
 		Short: "Verify an offline proof, with no network",
 		Long: `Checks that FILE is in the log: the proof's checkpoint must be signed by the
 log's key (--key), or by a log of a c2sp.org/tlog-policy file and cosigned by
 its witness quorum (--policy), and its inclusion proof must lead from the
 entry's hash to the checkpoint's root. Prints one line and exits 0 when it
-is, prints the reason and exits 1 when it is not.`,
+is, prints the reason and exits 1 when it is not.
+
+With --attestation (a Sigstore bundle or a DSSE envelope, as given to tlog
+attest) instead of --entry, it first re-checks the publisher's signature
+(with --publisher-key, or the bundle's certificate) and rebuilds the log
+entry from the envelope exactly as the log does, so a pass means: this
+signed release is the one in the log.`,
 		Example: `  tlog verify --key log.pub --entry release.json --proof release.tlog-proof
-  tlog verify --policy policy.txt --entry release.json --proof release.tlog-proof`,
+  tlog verify --policy policy.txt --entry release.json --proof release.tlog-proof
+  tlog verify --key log.pub --attestation model.sig --publisher-key publisher.pub --proof model.tlog-proof`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var open func([]byte) (signer.Checkpoint, *signer.Note, error)
@@ -239,12 +248,30 @@ is, prints the reason and exits 1 when it is not.`,
 				}
 				open = p.Check
 			}
-			if entryFile == "" || proofFile == "" {
-				return errors.New("--entry and --proof are required")
+			if (entryFile == "") == (attestation == "") || proofFile == "" {
+				return errors.New("--proof and one of --entry and --attestation are required")
 			}
-			entry, err := os.ReadFile(entryFile)
-			if err != nil {
-				return err
+			var entry []byte
+			var rel *attest.Release
+			if attestation != "" {
+				bundleFile, envFile, err := detectAttestation(attestation)
+				if err != nil {
+					return err
+				}
+				sub, err := readSubmission(bundleFile, envFile, publisherKey, certificate)
+				if err != nil {
+					return err
+				}
+				if rel, err = attest.Admit(sub, nil, log.MaxEntrySize); err != nil {
+					fmt.Fprintf(cmd.ErrOrStderr(), "not verified: %s: %v\n", filepath.Base(attestation), err)
+					return exitError{1}
+				}
+				entry = rel.Entry
+			} else {
+				var err error
+				if entry, err = os.ReadFile(entryFile); err != nil {
+					return err
+				}
 			}
 			file, err := os.ReadFile(proofFile)
 			if err != nil {
@@ -260,9 +287,18 @@ is, prints the reason and exits 1 when it is not.`,
 				line += fmt.Sprintf(" and cosigned by a witness quorum (%d cosignatures)", len(vp.Note.Sigs)-1)
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), line)
+			if rel != nil {
+				fmt.Fprintf(cmd.OutOrStdout(), "publisher signature: verified with %s\n", rel.Signer)
+				for _, s := range rel.Subjects {
+					fmt.Fprintf(cmd.OutOrStdout(), "subject: %s\n", s)
+				}
+			}
 			return nil
 		},
 	}
+	cmd.Flags().StringVar(&attestation, "attestation", "", "a Sigstore bundle or DSSE envelope: check its signature and that the log entry is exactly this attestation's")
+	cmd.Flags().StringVar(&publisherKey, "publisher-key", "", "publisher's public key (PEM), for --attestation without a certificate")
+	cmd.Flags().StringVar(&certificate, "certificate", "", "publisher's certificate (PEM), for a bare envelope given to --attestation")
 	cmd.Flags().StringVar(&keyFile, "key", "", "log verifier key file")
 	cmd.Flags().StringVar(&policyFile, "policy", "", "c2sp.org/tlog-policy file: requires the log's signature and the witness quorum")
 	cmd.Flags().StringVar(&entryFile, "entry", "", "file holding the entry's exact bytes (required)")

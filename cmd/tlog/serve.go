@@ -19,6 +19,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tlogai/tlog/api"
+	"github.com/tlogai/tlog/attest"
 	"github.com/tlogai/tlog/internal/keyfile"
 	"github.com/tlogai/tlog/log"
 	"github.com/tlogai/tlog/signer"
@@ -54,8 +55,8 @@ const serveGCPercent = 400
 
 type serveFlags struct {
 	data, listen, keyFile, origin, logLevel string
-	policy                                  string
-	witnessInterval                         time.Duration
+	policy, publishers                      string
+	witnessInterval, witnessWait            time.Duration
 	batchSize, poolSize, tileCache, nodes   int
 	batchAge, history, commitTimeout        time.Duration
 }
@@ -89,6 +90,8 @@ finishes those in flight and closes the store.`,
 	fl.IntVar(&f.nodes, "node-cache", log.DefaultNodeCacheSize, "node hashes cached in memory for proofs (about 40 bytes each; 0 disables)")
 	fl.StringVar(&f.policy, "witness-policy", "", "c2sp.org/tlog-policy file with this log's key and witnesses (with URLs): /checkpoint then serves the latest checkpoint meeting its quorum (the log's own only until a first one does)")
 	fl.DurationVar(&f.witnessInterval, "witness-interval", time.Second, "least time between two witnessing rounds")
+	fl.DurationVar(&f.witnessWait, "witness-wait", api.DefaultWitnessWait, "longest a ?wait=witnessed submission waits for a witnessed checkpoint before answering 202 with the log's own")
+	fl.StringVar(&f.publishers, "publishers", "", "publisher policy file: lines '<subject name prefix> sha256:<key fingerprint>...'; releases of covered models signed by other keys get 403 (default: open log)")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	return cmd
 }
@@ -118,6 +121,17 @@ func serve(cmd *cobra.Command, f serveFlags) error {
 	if err := f.validate(); err != nil {
 		return err
 	}
+	var publishers *attest.Policy
+	if f.publishers != "" {
+		text, err := os.ReadFile(f.publishers)
+		if err != nil {
+			return fmt.Errorf("--publishers: %w", err)
+		}
+		if publishers, err = attest.ParsePolicy(text); err != nil {
+			return fmt.Errorf("--publishers %s: %w", f.publishers, err)
+		}
+		logger.Info("publisher policy loaded", "file", f.publishers, "rules", publishers.Rules())
+	}
 	s, err := loadOrCreateKey(cmd, f, logger)
 	if err != nil {
 		return err
@@ -142,7 +156,7 @@ func serve(cmd *cobra.Command, f serveFlags) error {
 		l.Close()
 		return fmt.Errorf("couldn't listen: %w", err)
 	}
-	apiCfg := api.Config{Log: l, Logger: logger}
+	apiCfg := api.Config{Log: l, Logger: logger, Publishers: publishers, WitnessWait: f.witnessWait}
 	fatal := make(chan error, 1)
 	ctx, cancelWitnessing := context.WithCancel(context.Background())
 	defer cancelWitnessing()

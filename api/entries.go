@@ -1,0 +1,416 @@
+package api
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/tlogai/tlog/attest"
+	"github.com/tlogai/tlog/log"
+	"github.com/tlogai/tlog/proofs"
+)
+
+// Receipt is what a submission answers for each entry: where it is in the
+// log and, unless compact receipts were asked for, the proof of it.
+// Byte fields are standard base64.
+type Receipt struct {
+	Index    uint64 `json:"index"`
+	LeafHash []byte `json:"leaf_hash"`
+	// Duplicate is true when the same entry was already logged: Index is
+	// the original's.
+	Duplicate bool `json:"duplicate,omitempty"`
+	// Entry is the logged entry (canonical JSON), whose SHA-256 leaf hash
+	// the proof is about.
+	Entry []byte `json:"entry,omitempty"`
+	// Checkpoint is the signed checkpoint the proofs are against: the
+	// log's latest, or with ?wait=witnessed one that meets the witness
+	// policy, with its cosignatures.
+	Checkpoint string `json:"checkpoint,omitempty"`
+	// InclusionProof proves Entry in Checkpoint's tree.
+	InclusionProof *InclusionProof `json:"inclusion_proof,omitempty"`
+	// TlogProof is the same proof as a c2sp.org/tlog-proof@v1 file, for
+	// tlog verify.
+	TlogProof string `json:"tlog_proof,omitempty"`
+	// Witnessed says, with ?wait=witnessed, whether Checkpoint meets the
+	// witness policy. False (status 202) when no witnessed checkpoint
+	// covered the entry within the wait; the entry is logged all the same.
+	Witnessed *bool `json:"witnessed,omitempty"`
+}
+
+// SearchResult is the JSON of GET /api/v1/search.
+type SearchResult struct {
+	Results []SearchHit `json:"results"`
+	// NextCursor, when set, fetches the next (older) page as ?cursor=.
+	NextCursor string `json:"next_cursor,omitempty"`
+}
+
+// SearchHit is one entry found; prove it with its index.
+type SearchHit struct {
+	Index uint64 `json:"index"`
+}
+
+// receiptOptions are the query parameters of submissions.
+type receiptOptions struct {
+	compact   bool // ?receipts=compact: index, leaf hash, duplicate only
+	witnessed bool // ?wait=witnessed
+}
+
+func (s *server) receiptOptions(c echo.Context) (receiptOptions, error) {
+	var o receiptOptions
+	q, err := query(c, "wait", "receipts")
+	if err != nil {
+		return o, err
+	}
+	switch q.Get("receipts") {
+	case "", "full":
+	case "compact":
+		o.compact = true
+	default:
+		return o, badRequest(`receipts: want "full" or "compact"`)
+	}
+	switch q.Get("wait") {
+	case "", "logged":
+	case "witnessed":
+		if s.cfg.Witnessed == nil {
+			return o, badRequest("wait=witnessed: this log has no witness policy")
+		}
+		o.witnessed = true
+	default:
+		return o, badRequest(`wait: want "logged" or "witnessed"`)
+	}
+	if o.compact && o.witnessed {
+		return o, badRequest("wait=witnessed needs full receipts")
+	}
+	return o, nil
+}
+
+// POST /api/v1/attestations: a model release attestation, verified and
+// logged; answers its receipt.
+func (s *server) attestation(c echo.Context) error {
+	opts, err := s.receiptOptions(c)
+	if err != nil {
+		return err
+	}
+	if err := jsonContent(c, "application/json"); err != nil {
+		return err
+	}
+	if err := s.gate(); err != nil {
+		return err
+	}
+	body, err := readBody(c.Request(), s.cfg.AttestationBodyLimit)
+	if err != nil {
+		return err
+	}
+	sub, err := attest.ParseSubmission(body)
+	if err != nil {
+		return err
+	}
+	rel, err := attest.Admit(sub, s.cfg.Publishers, log.MaxEntrySize)
+	if err != nil {
+		return err
+	}
+	res, err := s.log.AddEntry(log.Entry{Data: rel.Entry, Terms: rel.Terms, Blobs: rel.Blobs}).Wait(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	if !res.Duplicate {
+		s.cfg.Logger.Info("model release logged", "index", res.Index, "subjects", rel.Subjects, "signer", rel.Signer)
+	}
+	rs, code, err := s.receipts(c.Request().Context(), [][]byte{rel.Entry}, []log.Result{res}, opts)
+	if err != nil {
+		return err
+	}
+	return c.JSON(code, rs[0])
+}
+
+// POST /api/v1/decisions: one decision record (application/json) or up to
+// attest.MaxBatch (application/x-ndjson), all validated before any is
+// logged. Answers one receipt, or one receipt per line in input order.
+func (s *server) decisions(c echo.Context) error {
+	opts, err := s.receiptOptions(c)
+	if err != nil {
+		return err
+	}
+	if err := jsonContent(c, "application/json", "application/x-ndjson"); err != nil {
+		return err
+	}
+	ndjson := mediaType(c) == "application/x-ndjson"
+	if err := s.gate(); err != nil {
+		return err
+	}
+	limit := attest.MaxDecisionSize
+	if ndjson {
+		limit = s.cfg.DecisionBodyLimit
+	}
+	body, err := readBody(c.Request(), limit)
+	if err != nil {
+		return err
+	}
+	var recs []attest.DecisionEntry
+	if ndjson {
+		if recs, err = attest.ParseDecisions(body); err != nil {
+			return err
+		}
+	} else {
+		d, entry, err := attest.ParseDecision(bytes.TrimSpace(body))
+		if err != nil {
+			return err
+		}
+		recs = []attest.DecisionEntry{{Entry: entry, Terms: d.Terms()}}
+	}
+	entries := make([]log.Entry, len(recs))
+	data := make([][]byte, len(recs))
+	for i, r := range recs {
+		entries[i] = log.Entry{Data: r.Entry, Terms: r.Terms}
+		data[i] = r.Entry
+	}
+	fs, err := s.log.AddAll(entries)
+	if err != nil {
+		return err
+	}
+	results := make([]log.Result, len(fs))
+	for i, f := range fs {
+		// The futures of one AddAll resolve together: the first wait is
+		// the only one that blocks.
+		if results[i], err = f.Wait(c.Request().Context()); err != nil {
+			return err
+		}
+	}
+	rs, code, err := s.receipts(c.Request().Context(), data, results, opts)
+	if err != nil {
+		return err
+	}
+	if !ndjson {
+		return c.JSON(code, rs[0])
+	}
+	h := c.Response().Header()
+	h.Set(echo.HeaderContentType, "application/x-ndjson")
+	c.Response().WriteHeader(code)
+	enc := newLineEncoder(c.Response())
+	for i := range rs {
+		if err := enc.encode(&rs[i]); err != nil {
+			return nil // the client went away; the entries are logged
+		}
+	}
+	return enc.flush()
+}
+
+// receipts builds the receipts of logged entries. With opts.witnessed it
+// waits, up to Config.WitnessWait, for a witnessed checkpoint covering them
+// all; if none comes it answers 202 with proofs against the log's own
+// checkpoint and witnessed false.
+func (s *server) receipts(ctx context.Context, data [][]byte, results []log.Result, opts receiptOptions) ([]Receipt, int, error) {
+	rs := make([]Receipt, len(results))
+	var last uint64
+	for i, r := range results {
+		rs[i] = Receipt{Index: r.Index, Duplicate: r.Duplicate}
+		last = max(last, r.Index)
+	}
+	if opts.compact {
+		for i := range rs {
+			h := proofs.HashLeaf(data[i])
+			rs[i].LeafHash = h[:]
+		}
+		return rs, http.StatusOK, nil
+	}
+	pub := s.log.Published()
+	size, note := pub.Size, pub.Note
+	code := http.StatusOK
+	var witnessed *bool
+	if opts.witnessed {
+		ok := s.waitWitnessed(ctx, last)
+		witnessed = &ok
+		if ok {
+			size, note, _ = s.cfg.Witnessed()
+		} else {
+			code = http.StatusAccepted
+		}
+	}
+	for i := range rs {
+		p, err := s.prove(rs[i].Index, size, "")
+		if err != nil {
+			return nil, 0, err
+		}
+		rs[i].LeafHash = p.LeafHash
+		rs[i].Entry = data[i]
+		rs[i].Checkpoint = string(note)
+		rs[i].InclusionProof = p
+		rs[i].TlogProof = string(proofs.TlogProof{Index: p.Index, Hashes: p.Hashes, Checkpoint: note}.Format())
+		rs[i].Witnessed = witnessed
+	}
+	return rs, code, nil
+}
+
+// witnessPoll is how often a ?wait=witnessed request looks for a new
+// witnessed checkpoint: witnessing rounds take about a second, so this
+// adds little latency and costs nothing.
+const witnessPoll = 25 * time.Millisecond
+
+// waitWitnessed waits until a witnessed checkpoint covers index, for at
+// most Config.WitnessWait.
+func (s *server) waitWitnessed(ctx context.Context, index uint64) bool {
+	deadline := time.NewTimer(s.cfg.WitnessWait)
+	defer deadline.Stop()
+	tick := time.NewTicker(witnessPoll)
+	defer tick.Stop()
+	for {
+		if size, _, ok := s.cfg.Witnessed(); ok && size > index {
+			return true
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-deadline.C:
+			return false
+		case <-tick.C:
+		}
+	}
+}
+
+// gate refuses submissions while AddGate does.
+func (s *server) gate() error {
+	if s.cfg.AddGate != nil {
+		return s.cfg.AddGate()
+	}
+	return nil
+}
+
+// GET /api/v1/blobs/sha256:<hex>: a document kept beside an entry (an
+// attestation's envelope, a signer's public key, a certificate).
+func (s *server) blob(c echo.Context) error {
+	sum, err := attest.ParseDigest(c.Param("digest"))
+	if err != nil {
+		return badRequest("blob name: want sha256:<64 lowercase hex digits>")
+	}
+	b, err := s.log.Blob(c.Request().Context(), sum)
+	if err != nil {
+		return notFoundOr(err, "no blob with that digest")
+	}
+	c.Response().Header().Set(echo.HeaderCacheControl, cacheImmutable)
+	return c.Blob(http.StatusOK, contentTypeBinary, b)
+}
+
+// Search limits: a page is small enough to answer fast and large enough
+// that following every hit is a few requests.
+const (
+	defaultSearchLimit = 100
+	maxSearchLimit     = 1000
+)
+
+// GET /api/v1/search?digest=sha256:<hex> | model=<name> | signer=sha256:<hex>
+// | system=<name> [&limit=N][&cursor=C]: indices of entries indexed under
+// that term, newest first. Not authenticated: only each hit's inclusion
+// proof is.
+func (s *server) search(c echo.Context) error {
+	q, err := query(c, "digest", "model", "signer", "system", "limit", "cursor")
+	if err != nil {
+		return err
+	}
+	var field string
+	for _, f := range []string{"digest", "model", "signer", "system"} {
+		if q.Has(f) {
+			if field != "" {
+				return badRequest("give one of digest, model, signer, system")
+			}
+			field = f
+		}
+	}
+	if field == "" {
+		return badRequest("give one of digest=sha256:<hex>, model=<name>, signer=sha256:<hex>, system=<name>")
+	}
+	value := q.Get(field)
+	switch field {
+	case "digest", "signer":
+		if !strings.HasPrefix(value, "sha256:") && len(value) == 64 {
+			value = "sha256:" + value
+		}
+		if _, err := attest.ParseDigest(value); err != nil {
+			return badRequest(field + ": want sha256:<64 lowercase hex digits>")
+		}
+	default:
+		if value == "" || len(value) > log.MaxTermSize-len(field)-1 {
+			return badRequest(fmt.Sprintf("%s: want 1…%d bytes", field, log.MaxTermSize-len(field)-1))
+		}
+	}
+	limit := uint64(defaultSearchLimit)
+	if q.Has("limit") {
+		if limit, err = decimalParam(q, "limit"); err != nil {
+			return err
+		}
+		if limit == 0 || limit > maxSearchLimit {
+			return badRequest(fmt.Sprintf("limit: want 1…%d", maxSearchLimit))
+		}
+	}
+	before := uint64(math.MaxUint64)
+	if q.Has("cursor") {
+		if before, err = decimalParam(q, "cursor"); err != nil {
+			return err
+		}
+	}
+	idx, err := s.log.Search(c.Request().Context(), attest.Term(field, value), before, int(limit))
+	if err != nil {
+		return err
+	}
+	out := SearchResult{Results: make([]SearchHit, len(idx))}
+	for i, v := range idx {
+		out.Results[i] = SearchHit{Index: v}
+	}
+	if uint64(len(idx)) == limit && idx[len(idx)-1] > 0 {
+		out.NextCursor = strconv.FormatUint(idx[len(idx)-1], 10)
+	}
+	c.Response().Header().Set(echo.HeaderCacheControl, cacheNone)
+	return c.JSON(http.StatusOK, out)
+}
+
+// jsonContent checks the request's Content-Type against the allowed
+// media types; a missing one is taken as the first.
+func jsonContent(c echo.Context, allowed ...string) error {
+	mt := mediaType(c)
+	if mt == "" {
+		return nil
+	}
+	for _, a := range allowed {
+		if mt == a {
+			return nil
+		}
+	}
+	return &httpError{http.StatusUnsupportedMediaType, fmt.Sprintf("Content-Type %q: want %s", mt, strings.Join(allowed, " or "))}
+}
+
+func mediaType(c echo.Context) string {
+	ct := c.Request().Header.Get(echo.HeaderContentType)
+	if ct == "" {
+		return ""
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil {
+		return "invalid"
+	}
+	return mt
+}
+
+// lineEncoder writes JSON values one per line through a buffer.
+type lineEncoder struct {
+	w   *bufio.Writer
+	enc *json.Encoder
+}
+
+func newLineEncoder(w io.Writer) *lineEncoder {
+	bw := bufio.NewWriterSize(w, 64<<10)
+	return &lineEncoder{w: bw, enc: json.NewEncoder(bw)}
+}
+
+func (e *lineEncoder) encode(v any) error { return e.enc.Encode(v) }
+
+func (e *lineEncoder) flush() error { return e.w.Flush() }

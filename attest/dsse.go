@@ -1,0 +1,288 @@
+package attest
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/sigstore/sigstore/pkg/cryptoutils"
+	"github.com/sigstore/sigstore/pkg/signature"
+	"github.com/sigstore/sigstore/pkg/signature/dsse"
+	"github.com/sigstore/sigstore/pkg/signature/options"
+)
+
+// InTotoPayloadType is the only DSSE payload type the log admits.
+const InTotoPayloadType = "application/vnd.in-toto+json"
+
+// Envelope is a DSSE envelope (github.com/secure-systems-lab/dsse):
+// signatures over PAE(payloadType, payload).
+type Envelope struct {
+	PayloadType string      `json:"payloadType"`
+	Payload     string      `json:"payload"` // standard base64
+	Signatures  []Signature `json:"signatures"`
+}
+
+// Signature is one DSSE signature.
+type Signature struct {
+	KeyID string `json:"keyid,omitempty"`
+	Sig   string `json:"sig"` // standard base64
+}
+
+// maxSignatures bounds the signatures checked per envelope.
+const maxSignatures = 16
+
+// parseEnvelope decodes and checks the shape of a DSSE envelope: strict
+// JSON, standard padded base64, at least one signature. It returns the
+// envelope and its decoded payload.
+func parseEnvelope(raw []byte) (*Envelope, []byte, error) {
+	var env Envelope
+	if err := strictUnmarshal(raw, &env); err != nil {
+		return nil, nil, fmt.Errorf("%w: DSSE envelope: %v", ErrInvalid, err)
+	}
+	if env.PayloadType != InTotoPayloadType {
+		return nil, nil, fmt.Errorf("%w: DSSE payloadType is %q, want %q", ErrInvalid, env.PayloadType, InTotoPayloadType)
+	}
+	payload, err := base64.StdEncoding.Strict().DecodeString(env.Payload)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: DSSE payload is not standard base64: %v", ErrInvalid, err)
+	}
+	if len(payload) == 0 {
+		return nil, nil, fmt.Errorf("%w: DSSE payload is empty", ErrInvalid)
+	}
+	switch n := len(env.Signatures); {
+	case n == 0:
+		return nil, nil, fmt.Errorf("%w: DSSE envelope has no signatures", ErrInvalid)
+	case n > maxSignatures:
+		return nil, nil, fmt.Errorf("%w: DSSE envelope has %d signatures, at most %d are accepted", ErrInvalid, n, maxSignatures)
+	}
+	for i, s := range env.Signatures {
+		if _, err := base64.StdEncoding.Strict().DecodeString(s.Sig); err != nil || s.Sig == "" {
+			return nil, nil, fmt.Errorf("%w: DSSE signature %d is not standard base64", ErrInvalid, i)
+		}
+	}
+	return &env, payload, nil
+}
+
+// canonical returns the envelope's canonical JSON: the bytes the log keeps
+// as a blob and whose SHA-256 the entry records.
+func (e *Envelope) canonical() []byte {
+	sigs := make([]any, len(e.Signatures))
+	for i, s := range e.Signatures {
+		m := map[string]any{"sig": s.Sig}
+		if s.KeyID != "" {
+			m["keyid"] = s.KeyID
+		}
+		sigs[i] = m
+	}
+	b, err := appendCanonical(nil, map[string]any{
+		"payloadType": e.PayloadType,
+		"payload":     e.Payload,
+		"signatures":  sigs,
+	})
+	if err != nil {
+		// Base64 strings and a checked payload type are ASCII.
+		panic(fmt.Sprintf("attest: canonical envelope: %v", err))
+	}
+	return b
+}
+
+// verifyEnvelope checks that at least one of env's signatures verifies
+// over the DSSE PAE with pub, through sigstore's DSSE verifier. RSA keys
+// are tried with PKCS #1 v1.5 and PSS, ECDSA keys with the hash that
+// matches their curve (then SHA-256, which some signers use for every
+// curve).
+func verifyEnvelope(env *Envelope, pub crypto.PublicKey) error {
+	verifiers, err := loadVerifiers(pub)
+	if err != nil {
+		return err
+	}
+	raw := env.canonical()
+	var last error
+	for _, v := range verifiers {
+		dv := dsse.WrapVerifier(v, dsse.WithExpectedPayloadType(InTotoPayloadType))
+		if last = dv.VerifySignature(bytes.NewReader(raw), nil); last == nil {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: no signature of the envelope verifies with key %s", ErrSignature, mustFingerprint(pub))
+}
+
+func loadVerifiers(pub crypto.PublicKey) ([]signature.Verifier, error) {
+	if err := cryptoutils.ValidatePubKey(pub); err != nil {
+		return nil, fmt.Errorf("%w: public key: %v", ErrInvalid, err)
+	}
+	var hashes []crypto.Hash
+	var opts [][]signature.LoadOption
+	switch k := pub.(type) {
+	case *rsa.PublicKey:
+		opts = [][]signature.LoadOption{
+			{options.WithHash(crypto.SHA256)},
+			{options.WithHash(crypto.SHA256), options.WithRSAPSS(&rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthAuto, Hash: crypto.SHA256})},
+			{options.WithHash(crypto.SHA512)},
+		}
+	case *ecdsa.PublicKey:
+		switch k.Curve {
+		case elliptic.P384():
+			hashes = []crypto.Hash{crypto.SHA384, crypto.SHA256}
+		case elliptic.P521():
+			hashes = []crypto.Hash{crypto.SHA512, crypto.SHA256}
+		default:
+			hashes = []crypto.Hash{crypto.SHA256}
+		}
+	default:
+		hashes = []crypto.Hash{crypto.SHA256}
+	}
+	for _, h := range hashes {
+		opts = append(opts, []signature.LoadOption{options.WithHash(h)})
+	}
+	var out []signature.Verifier
+	for _, o := range opts {
+		v, err := signature.LoadVerifierWithOpts(pub, o...)
+		if err != nil {
+			return nil, fmt.Errorf("%w: public key: %v", ErrInvalid, err)
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+// Fingerprint returns a public key's fingerprint as the log records it:
+// "sha256:" and the hex SHA-256 of its DER SubjectPublicKeyInfo.
+func Fingerprint(pub crypto.PublicKey) (string, error) {
+	der, err := cryptoutils.MarshalPublicKeyToDER(pub)
+	if err != nil {
+		return "", fmt.Errorf("%w: public key: %v", ErrInvalid, err)
+	}
+	return digestString(der), nil
+}
+
+func mustFingerprint(pub crypto.PublicKey) string {
+	fp, err := Fingerprint(pub)
+	if err != nil {
+		return "(unencodable key)"
+	}
+	return fp
+}
+
+func digestString(b []byte) string {
+	sum := sha256.Sum256(b)
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+// ParsePublicKey reads one PEM public key (PKIX "PUBLIC KEY"; also "RSA
+// PUBLIC KEY" through sigstore's cryptoutils).
+func ParsePublicKey(pemBytes []byte) (crypto.PublicKey, error) {
+	pub, err := cryptoutils.UnmarshalPEMToPublicKey(pemBytes)
+	if err != nil {
+		return nil, fmt.Errorf("%w: public_key is not a PEM public key: %v", ErrInvalid, err)
+	}
+	return pub, nil
+}
+
+// parseCertificatePEM reads a PEM certificate chain, leaf first, and
+// returns the leaf.
+func parseCertificatePEM(pemBytes []byte) (*x509.Certificate, error) {
+	certs, err := cryptoutils.UnmarshalCertificatesFromPEMLimited(pemBytes, 10)
+	if err != nil || len(certs) == 0 {
+		if err == nil {
+			err = fmt.Errorf("no certificate")
+		}
+		return nil, fmt.Errorf("%w: certificate is not a PEM certificate chain: %v", ErrInvalid, err)
+	}
+	return certs[0], nil
+}
+
+// strictUnmarshal decodes JSON into v, rejecting unknown fields and
+// trailing data.
+func strictUnmarshal(raw []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if dec.More() {
+		return fmt.Errorf("trailing data after the JSON value")
+	}
+	return nil
+}
+
+// Sigstore bundle media types whose DSSE content the log accepts.
+var bundleMediaTypes = map[string]bool{
+	"application/vnd.dev.sigstore.bundle.v0.3+json":        true,
+	"application/vnd.dev.sigstore.bundle+json;version=0.3": true,
+	"application/vnd.dev.sigstore.bundle+json;version=0.2": true,
+	"application/vnd.dev.sigstore.bundle+json;version=0.1": true,
+}
+
+// bundle is the part of a Sigstore bundle (protobuf-specs, JSON form) the
+// log reads. Other fields (transparency log entries, timestamps) are kept
+// in the stored bundle blob but not checked.
+type bundle struct {
+	MediaType            string `json:"mediaType"`
+	VerificationMaterial struct {
+		PublicKey *struct {
+			Hint string `json:"hint"`
+		} `json:"publicKey"`
+		Certificate *struct {
+			RawBytes string `json:"rawBytes"`
+		} `json:"certificate"`
+		X509CertificateChain *struct {
+			Certificates []struct {
+				RawBytes string `json:"rawBytes"`
+			} `json:"certificates"`
+		} `json:"x509CertificateChain"`
+	} `json:"verificationMaterial"`
+	DSSEEnvelope     json.RawMessage `json:"dsseEnvelope"`
+	MessageSignature json.RawMessage `json:"messageSignature"`
+}
+
+// parseBundle returns the DSSE envelope of a Sigstore bundle and its leaf
+// certificate, if the bundle carries one.
+func parseBundle(raw []byte) (envRaw []byte, cert *x509.Certificate, err error) {
+	var b bundle
+	if err := json.Unmarshal(raw, &b); err != nil {
+		return nil, nil, fmt.Errorf("%w: bundle is not JSON: %v", ErrInvalid, err)
+	}
+	if !bundleMediaTypes[b.MediaType] {
+		return nil, nil, fmt.Errorf("%w: unknown bundle mediaType %q (accepted: application/vnd.dev.sigstore.bundle.v0.3+json and …+json;version=0.1 to 0.3)", ErrInvalid, b.MediaType)
+	}
+	if len(b.DSSEEnvelope) == 0 || bytes.Equal(b.DSSEEnvelope, []byte("null")) {
+		if len(b.MessageSignature) > 0 {
+			return nil, nil, fmt.Errorf("%w: bundle holds a message signature, not a DSSE envelope with an in-toto statement", ErrInvalid)
+		}
+		return nil, nil, fmt.Errorf("%w: bundle has no dsseEnvelope", ErrInvalid)
+	}
+	vm := b.VerificationMaterial
+	var der string
+	switch {
+	case vm.Certificate != nil:
+		der = vm.Certificate.RawBytes
+	case vm.X509CertificateChain != nil && len(vm.X509CertificateChain.Certificates) > 0:
+		der = vm.X509CertificateChain.Certificates[0].RawBytes
+	case vm.PublicKey != nil:
+		return b.DSSEEnvelope, nil, nil
+	default:
+		return nil, nil, fmt.Errorf("%w: bundle verificationMaterial has neither a public key hint nor a certificate", ErrInvalid)
+	}
+	raw, err = base64.StdEncoding.Strict().DecodeString(der)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: bundle certificate rawBytes is not standard base64", ErrInvalid)
+	}
+	c, err := x509.ParseCertificate(raw)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: bundle certificate: %v", ErrInvalid, err)
+	}
+	return b.DSSEEnvelope, c, nil
+}
+
+// isPEM reports whether s looks like PEM, for clearer errors.
+func isPEM(s string) bool { return strings.Contains(s, "-----BEGIN ") }

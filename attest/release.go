@@ -1,0 +1,309 @@
+package attest
+
+import (
+	"crypto"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/sigstore/sigstore/pkg/cryptoutils"
+)
+
+// Kinds of entries.
+const (
+	KindRelease  = "model-release/v1"
+	KindDecision = "decision/v1"
+)
+
+// In-toto statement types and predicates the log understands.
+const (
+	StatementV1          = "https://in-toto.io/Statement/v1"
+	StatementV01         = "https://in-toto.io/Statement/v0.1"
+	ModelSigningV1       = "https://model_signing/signature/v1.0"
+	SLSAProvenanceV1     = "https://slsa.dev/provenance/v1"
+	maxSubjectNameLength = 1024
+)
+
+// Submission is the body of POST /api/v1/attestations: an envelope or a
+// Sigstore bundle, with the key or certificate to verify it.
+type Submission struct {
+	// Envelope is a DSSE envelope; it needs PublicKey or Certificate.
+	Envelope json.RawMessage `json:"envelope,omitempty"`
+	// Bundle is a Sigstore bundle (v0.1 to v0.3) holding a DSSE
+	// envelope; it needs PublicKey unless it carries a certificate.
+	Bundle json.RawMessage `json:"bundle,omitempty"`
+	// PublicKey is a PEM public key (ECDSA, Ed25519 or RSA).
+	PublicKey string `json:"public_key,omitempty"`
+	// Certificate is a PEM certificate chain, leaf first; the leaf's key
+	// verifies the envelope. The chain is recorded, not validated: the log
+	// has no trust roots, verifiers apply their own.
+	Certificate string `json:"certificate,omitempty"`
+}
+
+// ParseSubmission decodes a submission body strictly.
+func ParseSubmission(body []byte) (*Submission, error) {
+	var s Submission
+	if err := strictUnmarshal(body, &s); err != nil {
+		return nil, fmt.Errorf("%w: body is not a JSON submission: %v", ErrInvalid, err)
+	}
+	return &s, nil
+}
+
+// Release is an admitted model release attestation.
+type Release struct {
+	// Entry is the log entry: canonical JSON of kind model-release/v1.
+	Entry []byte
+	// Terms are the search terms of the entry (see Terms).
+	Terms [][]byte
+	// Blobs are kept content-addressed beside the entry: the canonical
+	// envelope, each signer's DER public key, the certificate (DER).
+	Blobs [][]byte
+	// Subjects lists the subject names (for messages and logs).
+	Subjects []string
+	// Signer is the fingerprint of the key that verified.
+	Signer string
+}
+
+// Admit verifies a submission and builds its entry: the envelope must be a
+// DSSE envelope of an in-toto statement (v1 or v0.1) with at least one
+// subject, every subject with a sha256 digest, and a signature that
+// verifies with the given key or the certificate's. policy may be nil (an
+// open log). maxEntry is the largest entry the log takes.
+//
+// The same submission always yields the same entry bytes, so tlog verify
+// --attestation can rebuild the entry offline.
+func Admit(s *Submission, policy *Policy, maxEntry int) (*Release, error) {
+	var (
+		envRaw []byte
+		cert   *x509.Certificate
+		pub    crypto.PublicKey
+		err    error
+	)
+	switch {
+	case len(s.Envelope) > 0 && len(s.Bundle) > 0:
+		return nil, fmt.Errorf("%w: give either envelope or bundle, not both", ErrInvalid)
+	case len(s.Envelope) > 0:
+		envRaw = s.Envelope
+		switch {
+		case s.PublicKey != "" && s.Certificate != "":
+			return nil, fmt.Errorf("%w: give either public_key or certificate with an envelope, not both", ErrInvalid)
+		case s.Certificate != "":
+			if cert, err = parseCertificatePEM([]byte(s.Certificate)); err != nil {
+				return nil, err
+			}
+		case s.PublicKey == "":
+			return nil, fmt.Errorf("%w: an envelope needs public_key or certificate to verify it", ErrInvalid)
+		}
+	case len(s.Bundle) > 0:
+		if s.Certificate != "" {
+			return nil, fmt.Errorf("%w: a bundle carries its own certificate; give public_key for a key-hint bundle", ErrInvalid)
+		}
+		if envRaw, cert, err = parseBundle(s.Bundle); err != nil {
+			return nil, err
+		}
+		if cert == nil && s.PublicKey == "" {
+			return nil, fmt.Errorf("%w: the bundle has only a key hint: give its public_key", ErrInvalid)
+		}
+	default:
+		return nil, fmt.Errorf("%w: body needs an envelope or a bundle", ErrInvalid)
+	}
+	if s.PublicKey != "" {
+		if pub, err = ParsePublicKey([]byte(s.PublicKey)); err != nil {
+			return nil, err
+		}
+	}
+	if cert != nil {
+		if pub != nil {
+			if err := cryptoutils.EqualKeys(pub, cert.PublicKey); err != nil {
+				return nil, fmt.Errorf("%w: public_key is not the bundle certificate's key", ErrInvalid)
+			}
+		}
+		pub = cert.PublicKey
+	}
+
+	env, payload, err := parseEnvelope(envRaw)
+	if err != nil {
+		return nil, err
+	}
+	st, err := parseStatement(payload)
+	if err != nil {
+		return nil, err
+	}
+	if err := verifyEnvelope(env, pub); err != nil {
+		return nil, err
+	}
+	der, err := cryptoutils.MarshalPublicKeyToDER(pub)
+	if err != nil {
+		return nil, fmt.Errorf("%w: public key: %v", ErrInvalid, err)
+	}
+	signer := digestString(der)
+	if err := policy.Check(st.names(), signer); err != nil {
+		return nil, err
+	}
+
+	envBytes := env.canonical()
+	record := map[string]any{
+		"kind":            KindRelease,
+		"statement_type":  st.Type,
+		"predicate_type":  st.PredicateType,
+		"subjects":        st.subjectValues(),
+		"envelope_digest": digestString(envBytes),
+		"signers":         []string{signer},
+	}
+	blobs := [][]byte{envBytes, der}
+	if cert != nil {
+		record["certificate_digest"] = digestString(cert.Raw)
+		blobs = append(blobs, cert.Raw)
+	}
+	if st.model != nil {
+		record["model_signing"] = map[string]any{"model": st.model.name, "resources": st.model.resources}
+	}
+	entry, err := appendCanonical(nil, record)
+	if err != nil {
+		return nil, err
+	}
+	if len(entry) > maxEntry {
+		return nil, fmt.Errorf("%w: the entry for this statement is %d bytes, the log's limit is %d bytes (%d subjects; split the release into several statements)",
+			ErrTooLarge, len(entry), maxEntry, len(st.Subjects))
+	}
+
+	r := &Release{Entry: entry, Blobs: blobs, Subjects: st.names(), Signer: signer}
+	r.Terms = append(r.Terms, Term("signer", signer))
+	seen := map[string]bool{}
+	add := func(field, value string) {
+		if k := field + "=" + value; !seen[k] {
+			seen[k] = true
+			r.Terms = append(r.Terms, Term(field, value))
+		}
+	}
+	for _, sub := range st.Subjects {
+		add("digest", "sha256:"+sub.Digest["sha256"])
+		if sub.Name != "" {
+			add("model", sub.Name)
+		}
+	}
+	if st.model != nil && st.model.name != "" {
+		add("model", st.model.name)
+	}
+	return r, nil
+}
+
+// Term is the search term for a field (digest, model, signer, system) and
+// a value, as the log stores it.
+func Term(field, value string) []byte {
+	return []byte(field + "=" + value)
+}
+
+// statement is the part of an in-toto statement the log records.
+type statement struct {
+	Type          string          `json:"_type"`
+	Subjects      []subject       `json:"subject"`
+	PredicateType string          `json:"predicateType"`
+	Predicate     json.RawMessage `json:"predicate"`
+
+	model *modelSigning
+}
+
+type subject struct {
+	Name   string            `json:"name"`
+	Digest map[string]string `json:"digest"`
+}
+
+type modelSigning struct {
+	name      string
+	resources int
+}
+
+func parseStatement(payload []byte) (*statement, error) {
+	if !utf8.Valid(payload) {
+		return nil, fmt.Errorf("%w: statement is not valid UTF-8", ErrInvalid)
+	}
+	var st statement
+	if err := json.Unmarshal(payload, &st); err != nil {
+		return nil, fmt.Errorf("%w: payload is not an in-toto statement: %v", ErrInvalid, err)
+	}
+	if st.Type != StatementV1 && st.Type != StatementV01 {
+		return nil, fmt.Errorf("%w: statement _type is %q, want %q or %q", ErrInvalid, st.Type, StatementV1, StatementV01)
+	}
+	if st.PredicateType == "" {
+		return nil, fmt.Errorf("%w: statement has no predicateType", ErrInvalid)
+	}
+	if len(st.Subjects) == 0 {
+		return nil, fmt.Errorf("%w: statement has no subjects", ErrInvalid)
+	}
+	for i, sub := range st.Subjects {
+		if len(sub.Name) > maxSubjectNameLength {
+			return nil, fmt.Errorf("%w: subject %d: name is longer than %d bytes", ErrInvalid, i, maxSubjectNameLength)
+		}
+		d, ok := sub.Digest["sha256"]
+		if !ok {
+			return nil, fmt.Errorf("%w: subject %d (%q) has no sha256 digest; every subject needs one", ErrInvalid, i, sub.Name)
+		}
+		if !isHex(d, 64) {
+			return nil, fmt.Errorf("%w: subject %d (%q): sha256 digest is not 64 lowercase hex digits", ErrInvalid, i, sub.Name)
+		}
+		for alg, v := range sub.Digest {
+			if alg == "" || len(alg) > 32 || len(v) == 0 || len(v) > 256 {
+				return nil, fmt.Errorf("%w: subject %d (%q): bad digest %q", ErrInvalid, i, sub.Name, alg)
+			}
+		}
+	}
+	if st.PredicateType == ModelSigningV1 {
+		var p struct {
+			Resources []json.RawMessage `json:"resources"`
+		}
+		if err := json.Unmarshal(st.Predicate, &p); err != nil || p.Resources == nil {
+			return nil, fmt.Errorf("%w: model-signing predicate has no resources list", ErrInvalid)
+		}
+		st.model = &modelSigning{name: st.Subjects[0].Name, resources: len(p.Resources)}
+	}
+	return &st, nil
+}
+
+func (st *statement) names() []string {
+	out := make([]string, len(st.Subjects))
+	for i, s := range st.Subjects {
+		out[i] = s.Name
+	}
+	return out
+}
+
+func (st *statement) subjectValues() []any {
+	out := make([]any, len(st.Subjects))
+	for i, s := range st.Subjects {
+		out[i] = map[string]any{"name": s.Name, "digest": s.Digest}
+	}
+	return out
+}
+
+func isHex(s string, n int) bool {
+	if len(s) != n {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// ParseDigest checks a "sha256:<64 lowercase hex>" string and returns the
+// 32 bytes.
+func ParseDigest(s string) ([32]byte, error) {
+	var out [32]byte
+	h, ok := strings.CutPrefix(s, "sha256:")
+	if !ok || !isHex(h, 64) {
+		return out, fmt.Errorf("%w: %q is not sha256:<64 lowercase hex digits>", ErrInvalid, s)
+	}
+	hex.Decode(out[:], []byte(h))
+	return out, nil
+}
+
+// DecodeB64 is base64.StdEncoding.Strict, exported for the CLI's checks.
+func DecodeB64(s string) ([]byte, error) { return base64.StdEncoding.Strict().DecodeString(s) }
