@@ -3,6 +3,7 @@ package log
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -22,6 +23,8 @@ type FsckReport struct {
 	Size        uint64 // tree size of the latest checkpoint
 	Checkpoints int    // signed checkpoints checked (history and latest)
 	Nodes       uint64 // node hashes recomputed and compared
+	Terms       uint64 // search index keys checked
+	Blobs       uint64 // blobs re-hashed
 }
 
 // FsckError is the first inconsistency Fsck found.
@@ -203,7 +206,62 @@ func (f *fsck) run() (*FsckReport, error) {
 	if err := checkNothingBeyond(f.db, latest.Size); err != nil {
 		return nil, &FsckError{Index: latest.Size, What: err.Error()}
 	}
+	if err := f.sideData(rep, latest.Size); err != nil {
+		return nil, err
+	}
 	return rep, nil
+}
+
+// sideData checks what is stored beside the tree: every search index key
+// is well formed and names an entry of the tree, every blob hashes to its
+// key.
+func (f *fsck) sideData(rep *FsckReport, size uint64) error {
+	_, err := scanPrefix(f.db, []byte{prefixTerm}, func(key, _ []byte) error {
+		n, w := binary.Uvarint(key[1:])
+		if w <= 0 || uint64(len(key)) != 1+uint64(w)+n+8 {
+			return &FsckError{Index: size, What: fmt.Sprintf("malformed search index key %x", key)}
+		}
+		if i := binary.BigEndian.Uint64(key[len(key)-8:]); i >= size {
+			return &FsckError{Index: i, What: fmt.Sprintf("search term %q names entry %d, beyond the tree of size %d", key[1+w:len(key)-8], i, size)}
+		}
+		rep.Terms++
+		return f.ctx.Err()
+	})
+	if err != nil {
+		return err
+	}
+	_, err = scanPrefix(f.db, []byte{prefixBlob}, func(key, v []byte) error {
+		if sum := sha256.Sum256(v); len(key) != 33 || !bytes.Equal(sum[:], key[1:]) {
+			return &FsckError{Index: size, What: fmt.Sprintf("blob %x does not hash to its name", key[1:])}
+		}
+		rep.Blobs++
+		return f.ctx.Err()
+	})
+	return err
+}
+
+// scanPrefix calls fn for every key with the prefix.
+func scanPrefix(db pebble.Reader, prefix []byte, fn func(key, value []byte) error) (uint64, error) {
+	it, err := db.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: upperBound(prefix)})
+	if err != nil {
+		return 0, fmt.Errorf("couldn't read store: %w", err)
+	}
+	defer it.Close()
+	var n uint64
+	for ok := it.First(); ok; ok = it.Next() {
+		v, err := it.ValueAndErr()
+		if err != nil {
+			return n, fmt.Errorf("couldn't read store: %w", err)
+		}
+		if err := fn(it.Key(), v); err != nil {
+			return n, err
+		}
+		n++
+	}
+	if err := it.Error(); err != nil {
+		return n, fmt.Errorf("couldn't read store: %w", err)
+	}
+	return n, nil
 }
 
 // checkpoints returns the kept checkpoints in size order, each verified.

@@ -40,8 +40,8 @@ The log must be stopped (fsck takes the store's lock).`,
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "ok: %s: %d entries, %d node hashes and %d signed checkpoints verified in %s\n",
-				rep.Origin, rep.Size, rep.Nodes, rep.Checkpoints, time.Since(start).Round(time.Millisecond))
+			fmt.Fprintf(cmd.OutOrStdout(), "ok: %s: %d entries, %d node hashes, %d signed checkpoints, %d search index keys and %d blobs verified in %s\n",
+				rep.Origin, rep.Size, rep.Nodes, rep.Checkpoints, rep.Terms, rep.Blobs, time.Since(start).Round(time.Millisecond))
 			return nil
 		},
 	}
