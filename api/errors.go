@@ -78,6 +78,8 @@ func status(err error) (int, string) {
 		return http.StatusBadRequest, err.Error()
 	case errors.Is(err, log.ErrTermTooLarge):
 		return http.StatusBadRequest, err.Error()
+	case errors.Is(err, log.ErrTooMany):
+		return http.StatusRequestEntityTooLarge, err.Error()
 	case errors.Is(err, log.ErrEmptyEntry):
 		return http.StatusBadRequest, err.Error()
 	case errors.Is(err, log.ErrEntryTooLarge):

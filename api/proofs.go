@@ -3,6 +3,7 @@ package api
 import (
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/tlogai/tlog/attest"
 	"github.com/tlogai/tlog/log"
 	"github.com/tlogai/tlog/proofs"
 	"github.com/tlogai/tlog/signer"
@@ -39,10 +41,13 @@ type ConsistencyProof struct {
 
 // Entry is the JSON of GET /api/v1/entries/<index>.
 type Entry struct {
-	Index          uint64         `json:"index"`
-	LeafHash       []byte         `json:"leaf_hash"`
-	Entry          []byte         `json:"entry"`
-	InclusionProof InclusionProof `json:"inclusion_proof"`
+	Index    uint64 `json:"index"`
+	LeafHash []byte `json:"leaf_hash"`
+	Entry    []byte `json:"entry"`
+	// Record is the entry decoded, for the AI entry kinds (release
+	// attestations, decision records): the same canonical JSON as Entry.
+	Record         json.RawMessage `json:"record,omitempty"`
+	InclusionProof InclusionProof  `json:"inclusion_proof"`
 }
 
 // GET /api/v1/proofs/inclusion?index=N[&size=S] or ?leaf_hash=H[&size=S].
@@ -122,7 +127,11 @@ func (s *server) entry(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, Entry{Index: p.Index, LeafHash: p.LeafHash, Entry: e, InclusionProof: *p})
+	out := Entry{Index: p.Index, LeafHash: p.LeafHash, Entry: e, InclusionProof: *p}
+	if attest.KindOf(e) != "" {
+		out.Record = e
+	}
+	return c.JSON(http.StatusOK, out)
 }
 
 // GET /api/v1/entries/<index>/tlog-proof: the c2sp.org/tlog-proof@v1 file

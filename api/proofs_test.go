@@ -44,6 +44,7 @@ type wireEntry struct {
 	Index          uint64          `json:"index"`
 	LeafHash       []byte          `json:"leaf_hash"`
 	Entry          []byte          `json:"entry"`
+	Record         json.RawMessage `json:"record"` // AI entries only: the entry as JSON
 	InclusionProof json.RawMessage `json:"inclusion_proof"`
 }
 
@@ -51,6 +52,9 @@ var (
 	inclusionFields   = []string{"index", "tree_size", "leaf_hash", "hashes"}
 	consistencyFields = []string{"old_size", "new_size", "hashes"}
 	entryFields       = []string{"index", "leaf_hash", "entry", "inclusion_proof"}
+	// aiEntryFields: AI entries (release attestations, decisions) carry
+	// their record too.
+	aiEntryFields = []string{"index", "leaf_hash", "entry", "record", "inclusion_proof"}
 )
 
 // decodeWire decodes a JSON object into v, checking that it has every

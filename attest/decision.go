@@ -108,7 +108,7 @@ func (d *Decision) Validate() error {
 	if d.Time == "" {
 		return bad("time is required")
 	}
-	if _, err := time.Parse(time.RFC3339Nano, d.Time); err != nil || len(d.Time) > 40 {
+	if !isRFC3339(d.Time) {
 		return bad("time %q is not an RFC 3339 timestamp", d.Time)
 	}
 	if d.Model.Digest != "" {
@@ -147,6 +147,52 @@ func (d *Decision) Validate() error {
 		}
 	}
 	return nil
+}
+
+// isRFC3339 reports whether s is an RFC 3339 date-time (§5.6): a full
+// date, "T", a full time with optional fraction, and "Z" or an offset of
+// at most 23:59 — stricter than time.Parse, which also takes a comma
+// before the fraction and offsets up to 24:00 — that time.Parse accepts
+// as a real instant (month and day ranges, leap years).
+func isRFC3339(s string) bool {
+	if len(s) < 20 || len(s) > 40 {
+		return false
+	}
+	digits := func(t string) bool {
+		for i := 0; i < len(t); i++ {
+			if t[i] < '0' || t[i] > '9' {
+				return false
+			}
+		}
+		return true
+	}
+	// 2006-01-02T15:04:05
+	if !digits(s[0:4]) || s[4] != '-' || !digits(s[5:7]) || s[7] != '-' || !digits(s[8:10]) ||
+		(s[10] != 'T' && s[10] != 't') || !digits(s[11:13]) || s[13] != ':' || !digits(s[14:16]) || s[16] != ':' || !digits(s[17:19]) {
+		return false
+	}
+	rest := s[19:]
+	if rest[0] == '.' {
+		n := 1
+		for n < len(rest) && rest[n] >= '0' && rest[n] <= '9' {
+			n++
+		}
+		if n == 1 {
+			return false
+		}
+		rest = rest[n:]
+	}
+	switch {
+	case rest == "Z" || rest == "z":
+	case len(rest) == 6 && (rest[0] == '+' || rest[0] == '-') && digits(rest[1:3]) && rest[3] == ':' && digits(rest[4:6]):
+		if rest[1:3] > "23" || rest[4:6] > "59" {
+			return false
+		}
+	default:
+		return false
+	}
+	_, err := time.Parse(time.RFC3339Nano, s)
+	return err == nil
 }
 
 func isCommitment(s string) bool {

@@ -51,7 +51,7 @@ func parseEnvelope(raw []byte) (*Envelope, []byte, error) {
 	if env.PayloadType != InTotoPayloadType {
 		return nil, nil, fmt.Errorf("%w: DSSE payloadType is %q, want %q", ErrInvalid, env.PayloadType, InTotoPayloadType)
 	}
-	payload, err := base64.StdEncoding.Strict().DecodeString(env.Payload)
+	payload, err := decodeBase64(env.Payload)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: DSSE payload is not standard base64: %v", ErrInvalid, err)
 	}
@@ -65,11 +65,21 @@ func parseEnvelope(raw []byte) (*Envelope, []byte, error) {
 		return nil, nil, fmt.Errorf("%w: DSSE envelope has %d signatures, at most %d are accepted", ErrInvalid, n, maxSignatures)
 	}
 	for i, s := range env.Signatures {
-		if _, err := base64.StdEncoding.Strict().DecodeString(s.Sig); err != nil || s.Sig == "" {
+		if _, err := decodeBase64(s.Sig); err != nil || s.Sig == "" {
 			return nil, nil, fmt.Errorf("%w: DSSE signature %d is not standard base64", ErrInvalid, i)
 		}
 	}
 	return &env, payload, nil
+}
+
+// decodeBase64 decodes standard, padded base64 with nothing else in it:
+// Go's decoder skips line breaks, which would let one signed envelope be
+// written (and logged) in many ways.
+func decodeBase64(s string) ([]byte, error) {
+	if strings.ContainsAny(s, "\r\n") {
+		return nil, fmt.Errorf("line break in base64")
+	}
+	return base64.StdEncoding.Strict().DecodeString(s)
 }
 
 // canonical returns the envelope's canonical JSON: the bytes the log keeps
@@ -105,7 +115,15 @@ func verifyEnvelope(env *Envelope, pub crypto.PublicKey) error {
 	if err != nil {
 		return err
 	}
-	raw := env.canonical()
+	// A keyid is an unauthenticated hint (DSSE); the verifier underneath
+	// would skip every signature whose keyid is not the key's SSH
+	// fingerprint, so verify a copy without them.
+	bare := *env
+	bare.Signatures = make([]Signature, len(env.Signatures))
+	for i, sig := range env.Signatures {
+		bare.Signatures[i] = Signature{Sig: sig.Sig}
+	}
+	raw := bare.canonical()
 	var last error
 	for _, v := range verifiers {
 		dv := dsse.WrapVerifier(v, dsse.WithExpectedPayloadType(InTotoPayloadType))
@@ -209,7 +227,7 @@ func strictUnmarshal(raw []byte, v any) error {
 	if err := dec.Decode(v); err != nil {
 		return err
 	}
-	if dec.More() {
+	if len(bytes.TrimLeft(raw[dec.InputOffset():], " \t\r\n")) > 0 {
 		return fmt.Errorf("trailing data after the JSON value")
 	}
 	return nil

@@ -1,12 +1,14 @@
 package attest
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"strings"
 	"unicode/utf8"
 
@@ -83,6 +85,13 @@ func Admit(s *Submission, policy *Policy, maxEntry int) (*Release, error) {
 		pub    crypto.PublicKey
 		err    error
 	)
+	// null means absent, as for the string fields.
+	if isNull(s.Envelope) {
+		s.Envelope = nil
+	}
+	if isNull(s.Bundle) {
+		s.Bundle = nil
+	}
 	switch {
 	case len(s.Envelope) > 0 && len(s.Bundle) > 0:
 		return nil, fmt.Errorf("%w: give either envelope or bundle, not both", ErrInvalid)
@@ -192,6 +201,32 @@ func Admit(s *Submission, policy *Policy, maxEntry int) (*Release, error) {
 	return r, nil
 }
 
+func isNull(raw json.RawMessage) bool {
+	return bytes.Equal(bytes.TrimSpace(raw), []byte("null"))
+}
+
+// KindOf returns the kind of an AI entry (KindRelease, KindDecision) from
+// its "kind" field, or "" for any other entry. Entries added with POST /add
+// can look like anything: this is for display, not trust.
+func KindOf(entry []byte) string {
+	if len(entry) == 0 || entry[0] != '{' {
+		return ""
+	}
+	var m map[string]json.RawMessage
+	if json.Unmarshal(entry, &m) != nil {
+		return ""
+	}
+	var kind string
+	if json.Unmarshal(m["kind"], &kind) != nil {
+		return ""
+	}
+	switch kind {
+	case KindRelease, KindDecision:
+		return kind
+	}
+	return ""
+}
+
 // Term is the search term for a field (digest, model, signer, system) and
 // a value, as the log stores it.
 func Term(field, value string) []byte {
@@ -200,17 +235,17 @@ func Term(field, value string) []byte {
 
 // statement is the part of an in-toto statement the log records.
 type statement struct {
-	Type          string          `json:"_type"`
-	Subjects      []subject       `json:"subject"`
-	PredicateType string          `json:"predicateType"`
-	Predicate     json.RawMessage `json:"predicate"`
+	Type          string
+	Subjects      []subject
+	PredicateType string
+	Predicate     json.RawMessage
 
 	model *modelSigning
 }
 
 type subject struct {
-	Name   string            `json:"name"`
-	Digest map[string]string `json:"digest"`
+	Name   string
+	Digest map[string]string
 }
 
 type modelSigning struct {
@@ -218,26 +253,60 @@ type modelSigning struct {
 	resources int
 }
 
+// parseStatement reads an in-toto statement the way a careful verifier
+// does: field names match exactly (encoding/json alone would also take
+// "Subject" for "subject", and the last of two), and a payload with a
+// duplicate field name anywhere is refused, so no two parsers can read
+// two different statements out of one signed payload.
 func parseStatement(payload []byte) (*statement, error) {
 	if !utf8.Valid(payload) {
 		return nil, fmt.Errorf("%w: statement is not valid UTF-8", ErrInvalid)
 	}
-	var st statement
-	if err := json.Unmarshal(payload, &st); err != nil {
+	if err := checkJSON(payload); err != nil {
 		return nil, fmt.Errorf("%w: payload is not an in-toto statement: %v", ErrInvalid, err)
+	}
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(payload, &top); err != nil {
+		return nil, fmt.Errorf("%w: payload is not an in-toto statement: %v", ErrInvalid, err)
+	}
+	var st statement
+	if err := exactString(top, "_type", &st.Type); err != nil {
+		return nil, err
 	}
 	if st.Type != StatementV1 && st.Type != StatementV01 {
 		return nil, fmt.Errorf("%w: statement _type is %q, want %q or %q", ErrInvalid, st.Type, StatementV1, StatementV01)
 	}
+	if err := exactString(top, "predicateType", &st.PredicateType); err != nil {
+		return nil, err
+	}
 	if st.PredicateType == "" {
 		return nil, fmt.Errorf("%w: statement has no predicateType", ErrInvalid)
 	}
-	if len(st.Subjects) == 0 {
+	st.Predicate = top["predicate"]
+	var subs []map[string]json.RawMessage
+	if raw, ok := top["subject"]; ok {
+		if err := json.Unmarshal(raw, &subs); err != nil {
+			return nil, fmt.Errorf("%w: statement subject is not a list of objects", ErrInvalid)
+		}
+	}
+	if len(subs) == 0 {
 		return nil, fmt.Errorf("%w: statement has no subjects", ErrInvalid)
 	}
-	for i, sub := range st.Subjects {
-		if len(sub.Name) > maxSubjectNameLength {
+	for i, m := range subs {
+		var sub subject
+		if err := exactString(m, "name", &sub.Name); err != nil {
+			return nil, fmt.Errorf("subject %d: %w", i, err)
+		}
+		if raw, ok := m["digest"]; ok {
+			if err := json.Unmarshal(raw, &sub.Digest); err != nil {
+				return nil, fmt.Errorf("%w: subject %d (%q): digest is not an object of strings", ErrInvalid, i, sub.Name)
+			}
+		}
+		switch {
+		case len(sub.Name) > maxSubjectNameLength:
 			return nil, fmt.Errorf("%w: subject %d: name is longer than %d bytes", ErrInvalid, i, maxSubjectNameLength)
+		case hasControlRune(sub.Name):
+			return nil, fmt.Errorf("%w: subject %d: name %q contains control characters", ErrInvalid, i, sub.Name)
 		}
 		d, ok := sub.Digest["sha256"]
 		if !ok {
@@ -247,21 +316,98 @@ func parseStatement(payload []byte) (*statement, error) {
 			return nil, fmt.Errorf("%w: subject %d (%q): sha256 digest is not 64 lowercase hex digits", ErrInvalid, i, sub.Name)
 		}
 		for alg, v := range sub.Digest {
-			if alg == "" || len(alg) > 32 || len(v) == 0 || len(v) > 256 {
+			if alg == "" || len(alg) > 32 || len(v) == 0 || len(v) > 256 || hasControlRune(alg) || hasControlRune(v) {
 				return nil, fmt.Errorf("%w: subject %d (%q): bad digest %q", ErrInvalid, i, sub.Name, alg)
 			}
 		}
+		st.Subjects = append(st.Subjects, sub)
 	}
 	if st.PredicateType == ModelSigningV1 {
-		var p struct {
-			Resources []json.RawMessage `json:"resources"`
-		}
-		if err := json.Unmarshal(st.Predicate, &p); err != nil || p.Resources == nil {
+		var p map[string]json.RawMessage
+		var resources []json.RawMessage
+		if err := json.Unmarshal(st.Predicate, &p); err != nil || json.Unmarshal(p["resources"], &resources) != nil || resources == nil {
 			return nil, fmt.Errorf("%w: model-signing predicate has no resources list", ErrInvalid)
 		}
-		st.model = &modelSigning{name: st.Subjects[0].Name, resources: len(p.Resources)}
+		st.model = &modelSigning{name: st.Subjects[0].Name, resources: len(resources)}
 	}
 	return &st, nil
+}
+
+// exactString reads the string field name of an object, if present.
+func exactString(m map[string]json.RawMessage, name string, out *string) error {
+	raw, ok := m[name]
+	if !ok {
+		return nil
+	}
+	if err := json.Unmarshal(raw, out); err != nil {
+		return fmt.Errorf("%w: statement field %q is not a string", ErrInvalid, name)
+	}
+	return nil
+}
+
+// checkJSON checks that b is one JSON value with no duplicate field name in
+// any object.
+func checkJSON(b []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	type frame struct {
+		keys   map[string]bool
+		object bool
+		key    bool // an object expecting a key next
+	}
+	var stack []frame
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			if len(stack) != 0 {
+				return io.ErrUnexpectedEOF
+			}
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		top := len(stack) - 1
+		if top >= 0 && stack[top].object && stack[top].key {
+			if d, ok := tok.(json.Delim); ok && d == '}' {
+				stack = stack[:top]
+				// The object ended: it was a value (below).
+			} else {
+				k := tok.(string) // the decoder yields only keys here
+				if stack[top].keys[k] {
+					return fmt.Errorf("duplicate field %q", k)
+				}
+				stack[top].keys[k] = true
+				stack[top].key = false
+				continue
+			}
+		}
+		switch tok {
+		case json.Delim('{'):
+			stack = append(stack, frame{keys: map[string]bool{}, object: true, key: true})
+			continue
+		case json.Delim('['):
+			stack = append(stack, frame{})
+			continue
+		case json.Delim(']'):
+			stack = stack[:top]
+		}
+		// A value ended: the enclosing object expects a key again.
+		if top = len(stack) - 1; top >= 0 && stack[top].object {
+			stack[top].key = true
+		}
+	}
+}
+
+// hasControlRune reports C0 and C1 control characters and DEL, which
+// could rewrite a terminal line when a name is printed.
+func hasControlRune(s string) bool {
+	for _, r := range s {
+		if r < 0x20 || (r >= 0x7f && r <= 0x9f) {
+			return true
+		}
+	}
+	return false
 }
 
 func (st *statement) names() []string {

@@ -137,10 +137,14 @@ type Entry struct {
 }
 
 // MaxTermSize is the largest search term.
-const MaxTermSize = 1024
+const MaxTermSize = 4096
 
 // ErrTermTooLarge: a search term is longer than MaxTermSize.
 var ErrTermTooLarge = fmt.Errorf("search term is longer than %d bytes", MaxTermSize)
+
+// ErrTooMany: an AddAll with more entries than the pool can ever hold
+// (Config.PoolSize); retrying cannot help, smaller calls do.
+var ErrTooMany = errors.New("too many entries at once")
 
 // Future is a pending Add. Wait for it with Wait.
 type Future struct {
@@ -223,7 +227,7 @@ func (l *Log) AddEntry(e Entry) *Future {
 
 // AddAll submits entries together: all of them go into the pool, or none
 // and an error (ErrEmptyEntry, ErrEntryTooLarge, ErrTermTooLarge,
-// ErrPushback, ErrClosed, ErrStorage, ErrHalted). The futures share one
+// ErrTooMany, ErrPushback, ErrClosed, ErrStorage, ErrHalted). The futures share one
 // wait: each resolves when all have. Entries may land in different batches;
 // each is durable when its own future resolves. AddAll never blocks.
 //
@@ -269,6 +273,9 @@ func (l *Log) AddAll(es []Entry) ([]*Future, error) {
 	// block and never stop half way. The sequencer releases a slot for
 	// each future it takes from the pool.
 	n := int64(len(es))
+	if n > int64(cap(l.pool)) {
+		return nil, fmt.Errorf("%w: %d entries in one request, the log's pending pool holds %d; send smaller batches", ErrTooMany, n, cap(l.pool))
+	}
 	if l.pending.Add(n) > int64(cap(l.pool)) {
 		l.pending.Add(-n)
 		l.stats.pushback.Add(uint64(n))

@@ -26,11 +26,9 @@ func TestNodeCacheNeverAliases(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			hits := 0
 			for i := 0; i < 20000; i++ {
 				id := proofs.NodeID{Level: uint(i % 3), Index: uint64(i/3+w) % 400}
 				if h, ok := c.get(id); ok {
-					hits++
 					if string(h[:]) != string(nodeHash(id)) {
 						t.Errorf("node %d/%d: cached hash of another node", id.Level, id.Index)
 						return
@@ -38,12 +36,18 @@ func TestNodeCacheNeverAliases(t *testing.T) {
 				}
 				c.put(id, nodeHash(id))
 			}
-			if hits == 0 {
-				t.Error("no cache hits at all")
-			}
 		}()
 	}
 	wg.Wait()
+	// Alone, a node just put is a hit (whether the concurrent phase hit
+	// depends on scheduling, so it is not asserted).
+	for i := uint64(0); i < 1000; i++ {
+		id := proofs.NodeID{Level: uint(i % 5), Index: i * 7919}
+		c.put(id, nodeHash(id))
+		if h, ok := c.get(id); !ok || string(h[:]) != string(nodeHash(id)) {
+			t.Fatalf("node %d/%d: not the hash just put (hit %v)", id.Level, id.Index, ok)
+		}
+	}
 	// Nodes beyond the packable range are never cached.
 	far := proofs.NodeID{Level: 0, Index: 1<<58 - 1}
 	c.put(far, nodeHash(far))

@@ -64,9 +64,9 @@ const (
 // another process becomes ErrLocked.
 func openPebble(cfg Config, readOnly bool) (*pebble.DB, error) {
 	opts := &pebble.Options{
-		FS:        cfg.FS,
-		ReadOnly:  readOnly,
-		Logger:    quietPebbleLogger{cfg.Logger},
+		FS:       cfg.FS,
+		ReadOnly: readOnly,
+		Logger:   quietPebbleLogger{cfg.Logger},
 		// Pebble reserves its memtables' memory in the block cache: add
 		// it, or the memtables take the whole cache and every dedup
 		// lookup reads its blocks from disk.

@@ -493,13 +493,12 @@ exits 1 if they do not.`,
 			if err != nil {
 				return err
 			}
+			// A file by that name wins; otherwise the value is the salt.
 			saltHex := strings.TrimSpace(saltArg)
-			if len(saltHex) != 2*attest.SaltSize {
-				b, err := os.ReadFile(saltArg)
-				if err != nil {
-					return fmt.Errorf("--salt is neither %d hex digits nor a readable file: %w", 2*attest.SaltSize, err)
-				}
+			if b, err := os.ReadFile(saltArg); err == nil {
 				saltHex = strings.TrimSpace(string(b))
+			} else if len(saltHex) != 2*attest.SaltSize {
+				return fmt.Errorf("--salt is neither %d hex digits nor a readable file: %w", 2*attest.SaltSize, err)
 			}
 			salt, err := hex.DecodeString(saltHex)
 			if err != nil || len(salt) != attest.SaltSize {

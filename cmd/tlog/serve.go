@@ -222,8 +222,8 @@ func (f serveFlags) validate() error {
 	if f.nodes < 0 || f.batchAge < 0 || f.history < 0 {
 		return errors.New("--node-cache, --batch-age and --checkpoint-history must not be negative")
 	}
-	if f.commitTimeout <= 0 || f.witnessInterval <= 0 {
-		return errors.New("--commit-timeout and --witness-interval must be positive")
+	if f.commitTimeout <= 0 || f.witnessInterval <= 0 || f.witnessWait <= 0 {
+		return errors.New("--commit-timeout, --witness-interval and --witness-wait must be positive")
 	}
 	return nil
 }
