@@ -3,11 +3,13 @@ package api
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/tlogai/tlog/log"
 )
@@ -86,11 +88,31 @@ func TestPushback(t *testing.T) {
 	_, before := ts.checkpoint(t)
 
 	ts.fs.Stall()
-	stuck := ts.log.Add(testEntry(1)) // the sequencer blocks in its fsync
+	stuck := ts.log.Add(testEntry(1)) // the committer blocks in its fsync
 	ts.fs.WaitStalled()
-	pooled := []*log.Future{ts.log.Add(testEntry(2)), ts.log.Add(testEntry(3))}
+	// While the first batch waits for its fsync, the sequencer integrates
+	// the next ones until the committer's queue is full; then the pool
+	// (2 entries) fills. Add until the log pushes back.
+	var pooled []*log.Future
+	next := 2
+	for ; ; next++ {
+		if next > 20 {
+			t.Fatal("the pool never filled while the commit was stuck")
+		}
+		f := ts.log.Add(testEntry(next))
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		_, err := f.Wait(ctx)
+		cancel()
+		if errors.Is(err, log.ErrPushback) {
+			break
+		}
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("entry %d while the commit is stuck: %v", next, err)
+		}
+		pooled = append(pooled, f)
+	}
 
-	resp, body := ts.do(t, http.MethodPost, "/add", bytes.NewReader(testEntry(4)))
+	resp, body := ts.do(t, http.MethodPost, "/add", bytes.NewReader(testEntry(next)))
 	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
 		t.Fatalf("full pool: %d %q, Retry-After %q; want 503 with Retry-After", resp.StatusCode, body, resp.Header.Get("Retry-After"))
 	}
@@ -104,8 +126,8 @@ func TestPushback(t *testing.T) {
 		}
 	}
 	// The refused entry is new to the log and takes the next index.
-	if got := ts.add(t, testEntry(4)); got != 4 {
-		t.Fatalf("refused entry now got index %d, want 4", got)
+	if got := ts.add(t, testEntry(next)); got != uint64(next) {
+		t.Fatalf("refused entry now got index %d, want %d", got, next)
 	}
 }
 

@@ -57,10 +57,24 @@ func newSequencer(l *Log, rng *compact.Range) *sequencer {
 // unknown to us, and only a restart (which re-verifies the store) can tell.
 func (l *Log) sequence(s *sequencer) {
 	defer close(l.done)
+	// The committer waits for each applied batch's fsync, then publishes
+	// its checkpoint and resolves its futures, while the sequencer builds
+	// the next batch. At most one batch waits in commits besides the one
+	// being synced. On return, every applied batch is resolved before
+	// done closes.
+	commits := make(chan *pending, 1)
+	committed := make(chan struct{})
+	go l.commit(commits, committed)
+	defer func() {
+		close(commits)
+		<-committed
+	}()
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	run := func(batch []*Future) bool {
-		err := s.integrate(batch)
+		// The committer keeps the batch's futures: hand it a copy, the
+		// sequencer reuses its slice.
+		err := s.integrate(slices.Clone(batch), commits)
 		var fe fatalError
 		switch {
 		case err == nil:
@@ -141,20 +155,30 @@ func (s *sequencer) fill(batch []*Future, timer *time.Timer) []*Future {
 	return batch
 }
 
-// integrate assigns indices to the batch, commits it and resolves its
-// futures. An error means the commit failed and nothing was acknowledged.
-func (s *sequencer) integrate(batch []*Future) error {
+// pending is a batch applied to the store (visible to reads, in the WAL)
+// whose fsync the committer waits for before it publishes and resolves.
+type pending struct {
+	batch []*Future
+	// b is the applied batch, nil when there was nothing to write (only
+	// duplicates): then the futures resolve once the batches before it
+	// are durable, since a duplicate may name an entry of one of them.
+	b *pebble.Batch
+	// pub is the checkpoint to publish once b is durable.
+	pub   *Published
+	added uint64 // new entries in b
+}
+
+// integrate assigns indices to the batch, applies it to the store and hands
+// it to the committer. An error means the store failed: nothing of the
+// batch was acknowledged and the log must stop.
+func (s *sequencer) integrate(batch []*Future, commits chan<- *pending) error {
 	l := s.l
-	l.stall.begin(time.Now())
-	defer func() {
-		if l.stall.end() {
-			l.logger.Warn("the stalled batch completed")
-		}
-	}()
+	l.stall.batchStarted(time.Now())
 	if err := l.stopped.Load(); err != nil {
 		for _, f := range batch {
 			f.resolve(Result{}, *err)
 		}
+		l.stall.batchDone(time.Now())
 		return nil
 	}
 	start := s.rng.End()
@@ -162,7 +186,6 @@ func (s *sequencer) integrate(batch []*Future) error {
 	// a copy of it to restore the tree if the commit fails.
 	saved := append([][]byte(nil), s.rng.Hashes()...)
 	b := l.db.NewBatch()
-	defer b.Close()
 	clear(s.inBatch)
 
 	visit := func(id compact.NodeID, hash []byte) {
@@ -171,7 +194,7 @@ func (s *sequencer) integrate(batch []*Future) error {
 	}
 	found, err := s.lookupBatch(batch)
 	if err != nil {
-		return s.abort(batch, start, saved, ErrBatchFailed, err)
+		return s.abort(batch, b, start, saved, ErrBatchFailed, err)
 	}
 	var idx [8]byte
 	for _, f := range batch {
@@ -205,11 +228,9 @@ func (s *sequencer) integrate(batch []*Future) error {
 	}
 
 	if s.rng.End() == start {
-		// Only duplicates of entries already committed and published.
-		l.stats.duplicates.Add(uint64(len(batch)))
-		for _, f := range batch {
-			f.resolve(f.res, nil)
-		}
+		// Only duplicates: nothing to write.
+		b.Close()
+		commits <- &pending{batch: batch}
 		return nil
 	}
 
@@ -220,44 +241,80 @@ func (s *sequencer) integrate(batch []*Future) error {
 	cp := signer.Checkpoint{Origin: l.origin, Size: s.rng.End(), Hash: root}
 	note, err := signer.SignCheckpoint(cp, l.cfg.Signer)
 	if err != nil {
-		return s.abort(batch, start, saved, ErrBatchFailed, fmt.Errorf("couldn't sign checkpoint: %w", err))
+		return s.abort(batch, b, start, saved, ErrBatchFailed, fmt.Errorf("couldn't sign checkpoint: %w", err))
 	}
 	b.Set(keyLatest, note, nil)
 	now := l.cfg.Now()
-	keep := now.Sub(s.lastKept) >= l.cfg.CheckpointHistoryInterval
-	if keep {
+	if now.Sub(s.lastKept) >= l.cfg.CheckpointHistoryInterval {
 		s.key = checkpointKey(s.key, cp.Size)
 		b.Set(s.key, note, nil)
-	}
-
-	// The durability step. Commit with Sync returns once the WAL record
-	// holding this whole batch is fsynced. If we crash before that, the
-	// record is absent or torn and discarded on replay: none of the batch
-	// is on disk, no client was acknowledged, and the signed note never
-	// left this process. If we crash after, the next start finds the new
-	// entries and this checkpoint together, and verifies one against the
-	// other.
-	if err := b.Commit(pebble.Sync); err != nil {
-		return s.abort(batch, start, saved, ErrStorage, fatalError{fmt.Errorf("couldn't commit batch: %w", err)})
-	}
-	if keep {
 		s.lastKept = now
 	}
-	// Publish before resolving, so that an acknowledged index is always
-	// covered by the served checkpoint.
-	l.published.Store(&Published{Checkpoint: cp, Note: note})
-	l.stats.batches.Add(1)
-	l.stats.entries.Add(cp.Size - start)
-	l.stats.duplicates.Add(uint64(len(batch)) - (cp.Size - start))
-	for _, f := range batch {
-		f.resolve(f.res, nil)
+
+	// The durability step, in two halves. ApplyNoSyncWait writes the
+	// batch to the WAL (in order after every earlier batch) and applies it
+	// to the memtable, so that the next batch's dedup lookups see it; the
+	// committer then waits for the WAL fsync (Batch.SyncWait) before it
+	// publishes and acknowledges. If we crash before that fsync, the WAL
+	// record of this batch is absent, torn or intact: replay keeps a
+	// prefix of whole batches, so the store holds this batch's entries and
+	// checkpoint together or neither — and no client was acknowledged, and
+	// the signed note never left this process. A later batch cannot
+	// survive without this one: the WAL is replayed in order.
+	//
+	// ApplyNoSyncWait is marked experimental in Pebble; its contract (the
+	// batch is visible on return; SyncWait returns once it is durable) is
+	// the one Commit itself is built from.
+	if err := l.db.ApplyNoSyncWait(b, pebble.Sync); err != nil {
+		return s.abort(batch, b, start, saved, ErrStorage, fatalError{fmt.Errorf("couldn't commit batch: %w", err)})
 	}
+	commits <- &pending{batch: batch, b: b, pub: &Published{Checkpoint: cp, Note: note}, added: cp.Size - start}
 	return nil
 }
 
-// abort fails the batch's entries with failed after err, restoring the
-// in-memory tree, and returns err.
-func (s *sequencer) abort(batch []*Future, start uint64, saved [][]byte, failed, err error) error {
+// commit is the committer goroutine: for each applied batch, in order, it
+// waits for the fsync, publishes the batch's checkpoint and resolves its
+// futures. Publishing before resolving means that an acknowledged index is
+// always covered by the served checkpoint. A failed fsync stops the log:
+// that batch and every later one fail with ErrStorage.
+func (l *Log) commit(in <-chan *pending, done chan<- struct{}) {
+	defer close(done)
+	var failed bool
+	for p := range in {
+		var err error
+		if p.b != nil {
+			// SyncWait must be called before Close, even after a failure.
+			if err = p.b.SyncWait(); err != nil && !failed {
+				failed = true
+				l.fail(fmt.Errorf("couldn't commit batch: %w", err))
+			}
+			p.b.Close()
+		}
+		if failed {
+			for _, f := range p.batch {
+				f.resolve(Result{}, ErrStorage)
+			}
+		} else {
+			if p.pub != nil {
+				l.published.Store(p.pub)
+				l.stats.batches.Add(1)
+			}
+			l.stats.entries.Add(p.added)
+			l.stats.duplicates.Add(uint64(len(p.batch)) - p.added)
+			for _, f := range p.batch {
+				f.resolve(f.res, nil)
+			}
+		}
+		if l.stall.batchDone(time.Now()) {
+			l.logger.Warn("the stalled batch completed")
+		}
+	}
+}
+
+// abort fails the batch's entries with failed after err, discarding b and
+// restoring the in-memory tree, and returns err.
+func (s *sequencer) abort(batch []*Future, b *pebble.Batch, start uint64, saved [][]byte, failed, err error) error {
+	b.Close()
 	rng, rerr := proofs.Factory.NewRange(0, start, saved)
 	if rerr != nil {
 		panic(fmt.Sprintf("bad math: restoring compact range: %v", rerr))
@@ -265,6 +322,9 @@ func (s *sequencer) abort(batch []*Future, start uint64, saved [][]byte, failed,
 	s.rng = rng
 	for _, f := range batch {
 		f.resolve(Result{}, failed)
+	}
+	if s.l.stall.batchDone(time.Now()) {
+		s.l.logger.Warn("the stalled batch completed")
 	}
 	return err
 }

@@ -13,14 +13,16 @@ import (
 // unknown to its waiters; they get ErrTimeout and may retry (dedup makes a
 // retry safe).
 type stallGuard struct {
-	// busySince is when the batch in progress started (Unix nanoseconds),
-	// 0 when none is. Written by the sequencer, read by the watchdog.
+	// busySince is when the oldest batch in flight started (Unix
+	// nanoseconds), 0 when none is. Written under mu, read by the
+	// watchdog.
 	busySince atomic.Int64
 	// ch is the channel waiters select on; closed when tripped.
 	ch atomic.Pointer[chan struct{}]
 
-	mu      sync.Mutex
-	tripped bool // ch is closed; guarded by mu
+	mu       sync.Mutex
+	tripped  bool // ch is closed; guarded by mu
+	inFlight int  // batches started and not done; guarded by mu
 }
 
 func newStallGuard() *stallGuard {
@@ -33,15 +35,31 @@ func newStallGuard() *stallGuard {
 // channel returns the channel that closes when the current batch stalls.
 func (g *stallGuard) channel() <-chan struct{} { return *g.ch.Load() }
 
-// begin and end bracket a batch; called by the sequencer only.
-func (g *stallGuard) begin(now time.Time) { g.busySince.Store(now.UnixNano()) }
-
-// end reports whether the batch had tripped the guard (so that the caller
-// can log the recovery) and re-arms it.
-func (g *stallGuard) end() bool {
-	g.busySince.Store(0)
+// batchStarted and batchDone bracket each batch, from the start of its
+// integration to its resolution; a batch can be in the committer while the
+// next is integrated. The guard measures the age of the oldest batch in
+// flight (approximately: when one completes and another is in flight, the
+// clock restarts for it).
+func (g *stallGuard) batchStarted(now time.Time) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	g.inFlight++
+	if g.inFlight == 1 {
+		g.busySince.Store(now.UnixNano())
+	}
+}
+
+// batchDone reports whether the guard had tripped (so that the caller can
+// log the recovery), and re-arms it.
+func (g *stallGuard) batchDone(now time.Time) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.inFlight--
+	if g.inFlight == 0 {
+		g.busySince.Store(0)
+	} else {
+		g.busySince.Store(now.UnixNano())
+	}
 	if !g.tripped {
 		return false
 	}
