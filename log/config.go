@@ -48,10 +48,15 @@ type Config struct {
 
 	// PoolSize is the most entries that may wait for the sequencer. When
 	// the pool is full, Add fails with ErrPushback (HTTP 503) and no index
-	// is consumed. Memory held by the pool is at most PoolSize times the
-	// largest entry (64 KiB). Default 65536: six bulk requests of 10,000
-	// decision records, with room for single adds.
+	// is consumed. Default 65536: six bulk requests of 10,000 decision
+	// records, with room for single adds.
 	PoolSize int
+
+	// PoolBytes is the most bytes (entries and their blobs) that may
+	// wait for the sequencer; beyond, Add fails with ErrPushback, and an
+	// AddAll larger than this with ErrTooMany. With PoolSize it bounds
+	// the memory of pending work. Default 512 MiB.
+	PoolBytes int64
 
 	// CheckpointHistoryInterval is the least time between two signed
 	// checkpoints kept in the checkpoint history (for proofs against older
@@ -87,6 +92,7 @@ const (
 	DefaultBatchMaxSize              = 16384
 	DefaultBatchMaxAge               = time.Millisecond
 	DefaultPoolSize                  = 65536
+	DefaultPoolBytes                 = 512 << 20
 	DefaultCheckpointHistoryInterval = time.Second
 	DefaultTileCacheSize             = 4096
 	DefaultCacheSize                 = 128 << 20
@@ -118,6 +124,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.PoolSize <= 0 {
 		c.PoolSize = DefaultPoolSize
+	}
+	if c.PoolBytes <= 0 {
+		c.PoolBytes = DefaultPoolBytes
 	}
 	switch {
 	case c.CheckpointHistoryInterval == 0:

@@ -574,8 +574,10 @@ func TestAddAllPushbackAllOrNothing(t *testing.T) {
 	}
 
 	fs.Stall()
-	stuck := l.AddEntry(mk("stuck", 1)[0]) // the sequencer takes it and blocks in fsync
+	stuck := l.AddEntry(mk("stuck", 1)[0]) // the committer blocks in its fsync
 	waitStalledOn(t, fs, stuck)
+	fillers := fillPipeline(t, l, "pushback", []byte("all"))
+	F := uint64(len(fillers)) // entries 1…F
 
 	var (
 		refused [][]Entry
@@ -629,7 +631,12 @@ func TestAddAllPushbackAllOrNothing(t *testing.T) {
 	if r, err := stuck.Wait(context.Background()); err != nil || r.Index != 0 {
 		t.Fatalf("stuck: %+v, %v", r, err)
 	}
-	next := uint64(1)
+	for i, f := range fillers {
+		if r, err := f.Wait(context.Background()); err != nil || r.Index != uint64(i)+1 {
+			t.Fatalf("filler %d: %+v, %v", i, r, err)
+		}
+	}
+	next := 1 + F
 	for _, group := range accepted {
 		for _, r := range waitAll(t, group) {
 			if r.Index != next || r.Duplicate {
@@ -638,8 +645,8 @@ func TestAddAllPushbackAllOrNothing(t *testing.T) {
 			next++
 		}
 	}
-	if size := l.Published().Size; size != 9 {
-		t.Fatalf("size %d, want 9", size)
+	if size := l.Published().Size; size != 9+F {
+		t.Fatalf("size %d, want %d", size, 9+F)
 	}
 	if s := l.Stats(); s.Pending != 0 || l.pending.Load() != 0 {
 		t.Fatalf("after the stall: %+v, reserved %d", s, l.pending.Load())
@@ -656,7 +663,7 @@ func TestAddAllPushbackAllOrNothing(t *testing.T) {
 			}
 		}
 	}
-	if got := searchPages(t, l, []byte("all"), 3); !slices.Equal(got, idx(8, 7, 6, 5, 4, 3, 2, 1, 0)) {
+	if got := searchPages(t, l, []byte("all"), 3); !slices.Equal(got, descending(8+F, 0)) {
 		t.Fatalf("all: %v", got)
 	}
 	// A call of exactly PoolSize fits again, and the refused entries now
@@ -679,7 +686,7 @@ func TestAddAllPushbackAllOrNothing(t *testing.T) {
 			next++
 		}
 	}
-	if got := searchPages(t, l, []byte("nine"), 4); !slices.Equal(got, idx(17, 16, 15, 14, 13, 12, 11, 10, 9)) {
+	if got := searchPages(t, l, []byte("nine"), 4); !slices.Equal(got, descending(17+F, 9+F)) {
 		t.Fatalf("nine after the retry: %v", got)
 	}
 }
@@ -803,9 +810,11 @@ func TestAddAllGroupWaitsForAll(t *testing.T) {
 	}
 	<-g.entered      // batch of g0 is signing
 	g.decide <- true // g0 commits
-	<-g.entered      // batch of g1 is signing: g0 has resolved
-	if size := l.Published().Size; size != 1 {
-		t.Fatalf("published size %d, want 1", size)
+	<-g.entered      // batch of g1 is signing; g0 resolves meanwhile (the committer)
+	for deadline := time.Now().Add(5 * time.Second); l.Published().Size != 1; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("published size %d, want 1", l.Published().Size)
+		}
 	}
 	if got := mustSearch(t, l, []byte("g"), math.MaxUint64, 10); !slices.Equal(got, idx(0)) {
 		t.Fatalf("Search(g) = %v", got)
@@ -1110,4 +1119,65 @@ func TestSearchDuringClose(t *testing.T) {
 		t.Fatal(err)
 	}
 	wg.Wait()
+}
+
+// descending returns hi, hi-1, …, lo.
+func descending(hi, lo uint64) []uint64 {
+	var out []uint64
+	for i := hi; ; i-- {
+		out = append(out, i)
+		if i == lo {
+			return out
+		}
+	}
+}
+
+// The pool bounds bytes too: an AddAll larger than PoolBytes is
+// ErrTooMany, one that does not fit what is free is ErrPushback, and both
+// leave no reservation. Batches stop at maxBatchBytes: entries whose blobs
+// are larger together land in several commits.
+func TestPoolBytesAndBatchBytes(t *testing.T) {
+	cfg := memConfig(t, testSigner(t))
+	cfg.PoolBytes = 128 << 20
+	l := mustOpen(t, cfg)
+	defer l.Close()
+	blob := func(i int, n int) []byte {
+		b := make([]byte, n)
+		b[0] = byte(i)
+		return b
+	}
+	if fs, err := l.AddAll([]Entry{{Data: []byte("huge"), Blobs: [][]byte{blob(0, 129<<20)}}}); !errors.Is(err, ErrTooMany) || fs != nil {
+		t.Fatalf("AddAll over PoolBytes: %v, %v; want ErrTooMany", fs, err)
+	}
+	if l.pending.Load() != 0 || l.pendingBytes.Load() != 0 {
+		t.Fatalf("refused AddAll left reservations: %d entries, %d bytes", l.pending.Load(), l.pendingBytes.Load())
+	}
+	before := l.Stats().Batches
+	var es []Entry
+	// A batch is full once it reaches maxBatchBytes: 25, 50, 75 MiB, then
+	// the fourth entry starts another.
+	for i := range 4 {
+		es = append(es, Entry{Data: []byte(fmt.Sprintf("big %d", i)), Blobs: [][]byte{blob(i, 25<<20)}})
+	}
+	fs, err := l.AddAll(es)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range waitAll(t, fs) {
+		if r.Index != uint64(i) {
+			t.Fatalf("entry %d got index %d", i, r.Index)
+		}
+	}
+	if got := l.Stats().Batches - before; got < 2 {
+		t.Fatalf("100 MiB of blobs committed in %d batch(es), want at least 2 (maxBatchBytes %d)", got, maxBatchBytes)
+	}
+	for i := range es {
+		sum := sha256.Sum256(es[i].Blobs[0])
+		if b, err := l.Blob(context.Background(), sum); err != nil || len(b) != 25<<20 {
+			t.Fatalf("blob %d: %d bytes, %v", i, len(b), err)
+		}
+	}
+	if l.pending.Load() != 0 || l.pendingBytes.Load() != 0 {
+		t.Fatalf("reservations left: %d entries, %d bytes", l.pending.Load(), l.pendingBytes.Load())
+	}
 }

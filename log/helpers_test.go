@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"golang.org/x/mod/sumdb/tlog"
@@ -138,3 +139,35 @@ func (a *acks) snapshot() map[uint64][]byte {
 }
 
 func entryHash(i int) proofs.Hash { return proofs.HashLeaf(entry(i)) }
+
+// batchesInFlight is the number of batches started and not yet resolved.
+func batchesInFlight(l *Log) int {
+	l.stall.mu.Lock()
+	defer l.stall.mu.Unlock()
+	return l.stall.inFlight
+}
+
+// fillPipeline is for tests that stall the committer's fsync and then need
+// the pool to stop draining: it adds one-entry batches (Terms: terms) until
+// commitQueue+2 batches are in flight, the most the sequencer takes before
+// it blocks. Call it once the first batch is stuck; it returns the
+// fillers' futures, which resolve in order after that batch.
+func fillPipeline(t *testing.T, l *Log, name string, terms ...[]byte) []*Future {
+	t.Helper()
+	var out []*Future
+	for i := 0; batchesInFlight(l) < commitQueue+2; i++ {
+		if i > commitQueue+2 {
+			t.Fatalf("%d batches in flight after %d fillers", batchesInFlight(l), i)
+		}
+		before := batchesInFlight(l)
+		out = append(out, l.AddEntry(Entry{Data: []byte(fmt.Sprintf("%s filler %d", name, i)), Terms: terms}))
+		deadline := time.Now().Add(5 * time.Second)
+		for batchesInFlight(l) == before {
+			if time.Now().After(deadline) {
+				t.Fatal("the sequencer did not take the filler")
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	return out
+}

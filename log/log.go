@@ -78,10 +78,11 @@ type Log struct {
 	// pool carries pending entries from Add to the sequencer. Sends happen
 	// under closeMu.RLock after checking closed and failure, which Close and
 	// fail set under closeMu.Lock: once they hold it, no send can follow.
-	pool    chan *Future
-	pending atomic.Int64 // reserved pool slots, see AddAll
-	closeMu sync.RWMutex
-	closed  bool
+	pool         chan *Future
+	pending      atomic.Int64 // reserved pool slots, see AddAll
+	pendingBytes atomic.Int64 // reserved pool bytes, see AddAll
+	closeMu      sync.RWMutex
+	closed       bool
 	// stopped is set when the log stopped for good: the sentinel waiting
 	// adds get (ErrStorage, ErrHalted).
 	stopped atomic.Pointer[error]
@@ -152,6 +153,7 @@ type Future struct {
 	terms [][]byte
 	blobs []blob
 	leaf  proofs.Hash
+	size  int64       // bytes of entry and blobs, reserved in the pool
 	stall *stallGuard // nil for futures resolved at once
 	// res and err are written once, by the sequencer (or by Add for
 	// futures resolved at once), before done is closed; readers read them
@@ -243,6 +245,7 @@ func (l *Log) AddAll(es []Entry) ([]*Future, error) {
 	}
 	fs := make([]Future, len(es))
 	out := make([]*Future, len(es))
+	var size int64
 	var group *atomic.Int64
 	done := make(chan struct{})
 	if len(es) > 1 {
@@ -252,12 +255,15 @@ func (l *Log) AddAll(es []Entry) ([]*Future, error) {
 	for i, e := range es {
 		f := &fs[i]
 		*f = Future{entry: e.Data, terms: e.Terms, leaf: proofs.HashLeaf(e.Data), stall: l.stall, done: done, group: group}
+		f.size = int64(len(e.Data))
 		if len(e.Blobs) > 0 {
 			f.blobs = make([]blob, len(e.Blobs))
 			for j, b := range e.Blobs {
 				f.blobs[j] = blob{sha256.Sum256(b), b}
+				f.size += int64(len(b))
 			}
 		}
+		size += f.size
 		out[i] = f
 	}
 
@@ -276,8 +282,12 @@ func (l *Log) AddAll(es []Entry) ([]*Future, error) {
 	if n > int64(cap(l.pool)) {
 		return nil, fmt.Errorf("%w: %d entries in one request, the log's pending pool holds %d; send smaller batches", ErrTooMany, n, cap(l.pool))
 	}
-	if l.pending.Add(n) > int64(cap(l.pool)) {
+	if size > l.cfg.PoolBytes {
+		return nil, fmt.Errorf("%w: %d bytes in one request, the log's pending pool holds %d", ErrTooMany, size, l.cfg.PoolBytes)
+	}
+	if l.pending.Add(n) > int64(cap(l.pool)) || l.pendingBytes.Add(size) > l.cfg.PoolBytes {
 		l.pending.Add(-n)
+		l.pendingBytes.Add(-size)
 		l.stats.pushback.Add(uint64(n))
 		return nil, ErrPushback
 	}
@@ -302,9 +312,10 @@ func checkEntry(e Entry) error {
 	return nil
 }
 
-// take receives a future from the pool and releases its slot.
+// take receives a future from the pool and releases its slot and bytes.
 func (l *Log) take(f *Future) *Future {
 	l.pending.Add(-1)
+	l.pendingBytes.Add(-f.size)
 	return f
 }
 

@@ -33,6 +33,8 @@ type sequencer struct {
 	// key is scratch space for building keys (Pebble copies them).
 	key   []byte
 	batch []*Future
+	// bytes counts the entry and blob bytes of the batch being filled.
+	bytes int64
 	// keys and found are scratch space of lookupBatch.
 	keys  []*proofs.Hash
 	found map[proofs.Hash]uint64
@@ -62,7 +64,7 @@ func (l *Log) sequence(s *sequencer) {
 	// the next batch. At most one batch waits in commits besides the one
 	// being synced. On return, every applied batch is resolved before
 	// done closes.
-	commits := make(chan *pending, 1)
+	commits := make(chan *pending, commitQueue)
 	committed := make(chan struct{})
 	go l.commit(commits, committed)
 	defer func() {
@@ -92,15 +94,16 @@ func (l *Log) sequence(s *sequencer) {
 		batch := s.batch[:0]
 		select {
 		case f := <-l.pool:
-			batch = append(batch, l.take(f))
+			batch = s.add(batch[:0], f)
 		case <-l.quit:
 			// Close holds no more sends; drain what is queued.
 			for {
 				batch = s.batch[:0]
-				for len(batch) < cap(batch) {
+				s.bytes = 0
+				for !s.full(batch) {
 					select {
 					case f := <-l.pool:
-						batch = append(batch, l.take(f))
+						batch = s.add(batch, f)
 						continue
 					default:
 					}
@@ -117,35 +120,62 @@ func (l *Log) sequence(s *sequencer) {
 	}
 }
 
+// commitQueue is how many applied batches may wait for the committer
+// besides the one whose fsync it waits for. With the batch the sequencer
+// holds while it waits to hand it over, at most commitQueue+2 batches are
+// in flight; only then does the pool stop draining.
+const commitQueue = 1
+
 // fatalError marks a failed commit: the log must stop.
 type fatalError struct{ err error }
 
 func (e fatalError) Error() string { return e.err.Error() }
 func (e fatalError) Unwrap() error { return e.err }
 
-// fill adds entries from the pool to batch until it holds BatchMaxSize or
-// BatchMaxAge has passed since the call.
+// maxBatchBytes: a batch is full once its entries and blobs reach this
+// many bytes. A batch is one Pebble batch, held in memory until its commit
+// (and Pebble refuses batches of 4 GiB); it may exceed this by its last
+// entry.
+const maxBatchBytes = 64 << 20
+
+// add appends f, just taken from the pool, to batch; a batch starts empty
+// (len 0), which resets the byte count.
+func (s *sequencer) add(batch []*Future, f *Future) []*Future {
+	if len(batch) == 0 {
+		s.bytes = 0
+	}
+	s.bytes += s.l.take(f).size
+	return append(batch, f)
+}
+
+// full reports whether batch holds BatchMaxSize entries or maxBatchBytes.
+func (s *sequencer) full(batch []*Future) bool {
+	return len(batch) >= s.l.cfg.BatchMaxSize || s.bytes >= maxBatchBytes
+}
+
+// fill adds entries from the pool to batch until it is full (BatchMaxSize
+// entries or maxBatchBytes) or BatchMaxAge has passed since the call.
 func (s *sequencer) fill(batch []*Future, timer *time.Timer) []*Future {
-	max, age := s.l.cfg.BatchMaxSize, s.l.cfg.BatchMaxAge
+	age := s.l.cfg.BatchMaxAge
 	// First take whatever is already waiting.
-	for len(batch) < max {
+	for !s.full(batch) {
 		select {
 		case f := <-s.l.pool:
-			batch = append(batch, s.l.take(f))
+			batch = s.add(batch, f)
 			continue
 		default:
 		}
 		break
 	}
-	if len(batch) >= max || age <= 0 {
+	if s.full(batch) || age <= 0 {
 		return batch
 	}
 	timer.Reset(age)
 	defer timer.Stop()
-	for len(batch) < max {
+	for !s.full(batch) {
 		select {
 		case f := <-s.l.pool:
-			batch = append(batch, s.l.take(f))
+			batch = s.add(batch, f)
 		case <-timer.C:
 			return batch
 		case <-s.l.quit:
