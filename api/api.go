@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -81,6 +82,8 @@ const (
 type server struct {
 	cfg Config
 	log *log.Log
+	// Counters of the AI endpoints, for /metrics.
+	releasesLogged, decisionsLogged, rejected atomic.Uint64
 }
 
 // New returns the HTTP handler of tlog serve.
@@ -228,6 +231,9 @@ func (s *server) metrics(c echo.Context) error {
 	metric("tlog_failed_batches_total", "counter", "Batches refused before their commit since start.", st.FailedBatches)
 	metric("tlog_pushback_total", "counter", "Adds refused with 503 because the pool was full.", st.Pushback)
 	metric("tlog_pending_entries", "gauge", "Entries waiting for a batch.", st.Pending)
+	metric("tlog_releases_logged_total", "counter", "New model release attestations logged since start.", s.releasesLogged.Load())
+	metric("tlog_decisions_logged_total", "counter", "New decision records logged since start.", s.decisionsLogged.Load())
+	metric("tlog_submissions_rejected_total", "counter", "Attestation and decision submissions refused with a 4xx since start.", s.rejected.Load())
 	if s.cfg.Witnessed != nil {
 		size, _, _ := s.cfg.Witnessed()
 		metric("tlog_witnessed_tree_size", "gauge", "Size of the latest checkpoint meeting the witness quorum.", size)

@@ -126,6 +126,7 @@ func (s *server) attestation(c echo.Context) error {
 		return err
 	}
 	if !res.Duplicate {
+		s.releasesLogged.Add(1)
 		s.cfg.Logger.Info("model release logged", "index", res.Index, "subjects", rel.Subjects, "signer", rel.Signer)
 	}
 	rs, code, err := s.receipts(c.Request().Context(), [][]byte{rel.Entry}, []log.Result{res}, opts)
@@ -186,6 +187,9 @@ func (s *server) decisions(c echo.Context) error {
 		// the only one that blocks.
 		if results[i], err = f.Wait(c.Request().Context()); err != nil {
 			return err
+		}
+		if !results[i].Duplicate {
+			s.decisionsLogged.Add(1)
 		}
 	}
 	rs, code, err := s.receipts(c.Request().Context(), data, results, opts)

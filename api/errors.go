@@ -119,6 +119,9 @@ func (s *server) handleError(err error, c echo.Context) {
 		return
 	}
 	code, msg := status(err)
+	if p := c.Request().URL.Path; code >= 400 && code < 500 && (p == "/api/v1/attestations" || p == "/api/v1/decisions") {
+		s.rejected.Add(1)
+	}
 	if code == http.StatusServiceUnavailable {
 		c.Response().Header().Set("Retry-After", retryAfter)
 	}

@@ -5,7 +5,10 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"strconv"
+	"strings"
 	"testing"
+
+	"github.com/tlogai/tlog/attest"
 )
 
 // The hand-written compact receipt is byte for byte what encoding/json
@@ -60,6 +63,48 @@ func TestEntryRecord(t *testing.T) {
 			t.Errorf("entry %d: record %s, want the entry %s", tc.index, e.Record, e.Entry)
 		case !tc.wantRecord && e.Record != nil:
 			t.Errorf("raw entry %d has a record: %s", tc.index, e.Record)
+		}
+	}
+}
+
+// /metrics counts AI submissions: new releases and decisions logged
+// (duplicates not), and submissions refused with a 4xx.
+func TestAIMetrics(t *testing.T) {
+	ts := newAIServer(t, nil)
+	k := newTestKey(t, "ecdsa")
+	env := k.sign(t, attest.InTotoPayloadType, statementJSON(t, slsaV1, slsaPredicate(), subjectFor("acme/metrics")))
+	for range 2 { // the second is a duplicate
+		resp, body := ts.post(t, "/api/v1/attestations", "application/json", submission(t, env, k.pem))
+		receiptOK(t, resp, body)
+	}
+	batch := ndjson(decisionRecord("metrics", 1), decisionRecord("metrics", 2), decisionRecord("metrics", 3))
+	for range 2 {
+		resp, body := ts.post(t, "/api/v1/decisions", "application/x-ndjson", batch)
+		if resp.StatusCode != 200 {
+			t.Fatalf("decisions: %d %s", resp.StatusCode, body)
+		}
+	}
+	for _, bad := range []struct{ path, ct, body string }{
+		{"/api/v1/decisions", "application/json", `{"system":"x"}`},
+		{"/api/v1/attestations", "application/json", `{}`},
+		{"/api/v1/attestations", "text/plain", `{}`},
+	} {
+		if resp, body := ts.post(t, bad.path, bad.ct, []byte(bad.body)); resp.StatusCode < 400 || resp.StatusCode >= 500 {
+			t.Fatalf("%s %s: %d %s, want a 4xx", bad.path, bad.body, resp.StatusCode, body)
+		}
+	}
+	resp, body := ts.do(t, "GET", "/metrics", nil)
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET /metrics: %d", resp.StatusCode)
+	}
+	for _, want := range []string{
+		"\ntlog_releases_logged_total 1\n",
+		"\ntlog_decisions_logged_total 3\n",
+		"\ntlog_submissions_rejected_total 3\n",
+		"\ntlog_entries_total 4\n",
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %q:\n%s", want, body)
 		}
 	}
 }
