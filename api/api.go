@@ -198,6 +198,14 @@ func (s *server) add(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	// An entry in the form of an AI entry must come through its endpoint,
+	// which verifies it and indexes it; taken here, it would stand in the
+	// log unverified and, deduplicated, keep the real one from ever being
+	// indexed.
+	if kind := attest.KindOf(entry); kind != "" {
+		return badRequest(fmt.Sprintf("this entry has the form of a %s entry: submit it to %s", kind, map[string]string{
+			attest.KindRelease: "/api/v1/attestations", attest.KindDecision: "/api/v1/decisions"}[kind]))
+	}
 	// The wait ends with the commit, with ErrTimeout if the batch stalls
 	// beyond the log's CommitTimeout, or when the client goes away.
 	res, err := s.log.Add(entry).Wait(c.Request().Context())

@@ -3,10 +3,12 @@ package api
 import (
 	"bytes"
 	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/asn1"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -131,7 +133,7 @@ func TestAttestationEndToEnd(t *testing.T) {
 			if err := json.Unmarshal(blob, &stored); err != nil {
 				t.Fatalf("envelope blob is not JSON: %v\n%s", err, blob)
 			}
-			if stored.PayloadType != sent.PayloadType || stored.Payload != sent.Payload || len(stored.Signatures) != 1 || stored.Signatures[0].Sig != sent.Signatures[0].Sig {
+			if stored.PayloadType != sent.PayloadType || stored.Payload != sent.Payload || len(stored.Signatures) != 1 || !sameSignature(t, stored.Signatures[0].Sig, sent.Signatures[0].Sig) {
 				t.Fatalf("envelope blob\n%s\nis not the submitted envelope\n%s", blob, env)
 			}
 			if p, _ := base64.StdEncoding.DecodeString(stored.Payload); !bytes.Equal(p, payload) {
@@ -593,4 +595,28 @@ func TestAttestationCertificate(t *testing.T) {
 	if ts.size() != size {
 		t.Fatalf("size %d → %d", size, ts.size())
 	}
+}
+
+// sameSignature reports whether the stored signature is the sent one, or
+// for ECDSA its low-S form (r, n−s) when s > n/2, as the log keeps it.
+func sameSignature(t *testing.T, stored, sent string) bool {
+	t.Helper()
+	if stored == sent {
+		return true
+	}
+	a, errA := base64.StdEncoding.DecodeString(stored)
+	b, errB := base64.StdEncoding.DecodeString(sent)
+	if errA != nil || errB != nil {
+		return false
+	}
+	var x, y struct{ R, S *big.Int }
+	if _, err := asn1.Unmarshal(a, &x); err != nil {
+		return false
+	}
+	if _, err := asn1.Unmarshal(b, &y); err != nil {
+		return false
+	}
+	n := elliptic.P256().Params().N
+	half := new(big.Int).Rsh(n, 1)
+	return x.R.Cmp(y.R) == 0 && y.S.Cmp(half) > 0 && new(big.Int).Add(x.S, y.S).Cmp(n) == 0
 }

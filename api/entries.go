@@ -3,6 +3,7 @@ package api
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -11,6 +12,7 @@ import (
 	"math"
 	"mime"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -322,11 +324,11 @@ const (
 )
 
 // GET /api/v1/search?digest=sha256:<hex> | model=<name> | signer=sha256:<hex>
-// | system=<name> [&limit=N][&cursor=C]: indices of entries indexed under
-// that term, newest first. Not authenticated: only each hit's inclusion
-// proof is.
+// | system=<name> [&kind=model-release/v1|decision/v1][&limit=N][&cursor=C]:
+// indices of entries indexed under that term, newest first. Not
+// authenticated: only each hit's inclusion proof is.
 func (s *server) search(c echo.Context) error {
-	q, err := query(c, "digest", "model", "signer", "system", "limit", "cursor")
+	q, err := query(c, "digest", "model", "signer", "system", "kind", "limit", "cursor")
 	if err != nil {
 		return err
 	}
@@ -352,8 +354,9 @@ func (s *server) search(c echo.Context) error {
 			return badRequest(field + ": want sha256:<64 lowercase hex digits>")
 		}
 	default:
-		if value == "" || len(value) > log.MaxTermSize-len(field)-1 {
-			return badRequest(fmt.Sprintf("%s: want 1…%d bytes", field, log.MaxTermSize-len(field)-1))
+		// The longest term of the field is "model-release/v1 <field>=<value>".
+		if maxValue := log.MaxTermSize - len(attest.Term(attest.KindRelease, field, "")); value == "" || len(value) > maxValue {
+			return badRequest(fmt.Sprintf("%s: want 1…%d bytes", field, maxValue))
 		}
 	}
 	limit := uint64(defaultSearchLimit)
@@ -371,10 +374,23 @@ func (s *server) search(c echo.Context) error {
 			return err
 		}
 	}
-	idx, err := s.log.Search(c.Request().Context(), attest.Term(field, value), before, int(limit))
+	terms, err := attest.SearchTerms(q.Get("kind"), field, value)
 	if err != nil {
 		return err
 	}
+	// Each kind has its own terms: merge their newest-first lists. Each
+	// list is cut at limit, so the first limit of the merge are exact.
+	var idx []uint64
+	for _, term := range terms {
+		got, err := s.log.Search(c.Request().Context(), term, before, int(limit))
+		if err != nil {
+			return err
+		}
+		idx = append(idx, got...)
+	}
+	slices.SortFunc(idx, func(a, b uint64) int { return cmp.Compare(b, a) })
+	idx = slices.Compact(idx)
+	idx = idx[:min(len(idx), int(limit))]
 	out := SearchResult{Results: make([]SearchHit, len(idx))}
 	for i, v := range idx {
 		out.Results[i] = SearchHit{Index: v}

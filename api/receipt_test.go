@@ -108,3 +108,28 @@ func TestAIMetrics(t *testing.T) {
 		}
 	}
 }
+
+// POST /add refuses entries in the form of AI entries: they would stand
+// unverified in the log and, deduplicated, keep the verified submission
+// from being indexed. Other JSON is fine.
+func TestAddRefusesAIEntryForms(t *testing.T) {
+	ts := newAIServer(t, nil)
+	rec := []byte(decisionRecord("preempt", 1))
+	resp, body := ts.post(t, "/api/v1/decisions", "application/json", rec)
+	r := receiptOK(t, resp, body)
+	for _, e := range [][]byte{
+		r.Entry,
+		[]byte(`{"kind":"model-release/v1","signers":["sha256:` + strings.Repeat("ab", 32) + `"]}`),
+		[]byte(` {"kind":"decision/v1"}`),
+	} {
+		before := ts.size()
+		resp, body := ts.do(t, "POST", "/add", bytes.NewReader(e))
+		if resp.StatusCode != 400 || !strings.Contains(string(body), "submit it to /api/v1/") {
+			t.Errorf("POST /add %s: %d %s, want 400", e, resp.StatusCode, body)
+		}
+		if ts.size() != before {
+			t.Errorf("POST /add %s changed the tree", e)
+		}
+	}
+	ts.add(t, []byte(`{"kind":"something/else"}`))
+}

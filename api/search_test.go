@@ -108,7 +108,7 @@ func TestSearchBadParams(t *testing.T) {
 		{"signer=abc", "signer: want sha256"},
 		{"system=", "system: want 1…"},
 		{"model=", "model: want 1…"},
-		{"model=" + strings.Repeat("m", log.MaxTermSize-len("model=")+1), fmt.Sprintf("model: want 1…%d bytes", log.MaxTermSize-len("model="))},
+		{"model=" + strings.Repeat("m", log.MaxTermSize-len("model-release/v1 model=")+1), fmt.Sprintf("model: want 1…%d bytes", log.MaxTermSize-len("model-release/v1 model="))},
 		{"system=s&cursor=abc", "cursor"},
 		{"system=s&cursor=-1", "cursor"},
 		{"system=s&cursor=01", "cursor"},
@@ -125,7 +125,7 @@ func TestSearchBadParams(t *testing.T) {
 		})
 	}
 	// The largest value that is allowed is accepted.
-	if idx, _ := ts.searchPage(t, "model="+strings.Repeat("m", log.MaxTermSize-len("model="))+"&limit=1000"); len(idx) != 0 {
+	if idx, _ := ts.searchPage(t, "model="+strings.Repeat("m", log.MaxTermSize-len("model-release/v1 model="))+"&limit=1000"); len(idx) != 0 {
 		t.Fatalf("found %v", idx)
 	}
 }

@@ -434,6 +434,6 @@ func FuzzAppendString(f *testing.F) {
 }
 
 func ExampleTerm() {
-	fmt.Println(string(Term("model", "acme/llm-7b")))
-	// Output: model=acme/llm-7b
+	fmt.Println(string(Term(KindRelease, "model", "acme/llm-7b")))
+	// Output: model-release/v1 model=acme/llm-7b
 }

@@ -292,9 +292,9 @@ func (d *Decision) Canonical() []byte {
 // Terms returns the search terms of a decision: its system, its model's
 // name and, if given, its model's digest.
 func (d *Decision) Terms() [][]byte {
-	t := [][]byte{Term("system", d.System), Term("model", d.Model.Name)}
+	t := [][]byte{Term(KindDecision, "system", d.System), Term(KindDecision, "model", d.Model.Name)}
 	if d.Model.Digest != "" {
-		t = append(t, Term("digest", d.Model.Digest))
+		t = append(t, Term(KindDecision, "digest", d.Model.Digest))
 	}
 	return t
 }

@@ -137,7 +137,7 @@ func TestDecisionTerms(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"system=support-bot", "model=acme/llm-7b"}
+	want := []string{"decision/v1 system=support-bot", "decision/v1 model=acme/llm-7b"}
 	if got := termStrings(d.Terms()); !slices.Equal(got, want) {
 		t.Errorf("Terms = %q, want %q", got, want)
 	}
@@ -145,7 +145,7 @@ func TestDecisionTerms(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want = []string{"system=kyc-screening \"eu\" / é \U0001F600", "model=acme/llm-7b", "digest=" + commitment("weights")}
+	want = []string{"decision/v1 system=kyc-screening \"eu\" / é \U0001F600", "decision/v1 model=acme/llm-7b", "decision/v1 digest=" + commitment("weights")}
 	if got := termStrings(d.Terms()); !slices.Equal(got, want) {
 		t.Errorf("Terms = %q, want %q", got, want)
 	}

@@ -8,10 +8,12 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
+	"encoding/asn1"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"math/big"
 	"strings"
 
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
@@ -45,6 +47,9 @@ const maxSignatures = 16
 // envelope and its decoded payload.
 func parseEnvelope(raw []byte) (*Envelope, []byte, error) {
 	var env Envelope
+	if err := checkJSON(raw); err != nil {
+		return nil, nil, fmt.Errorf("%w: DSSE envelope: %v", ErrInvalid, err)
+	}
 	if err := strictUnmarshal(raw, &env); err != nil {
 		return nil, nil, fmt.Errorf("%w: DSSE envelope: %v", ErrInvalid, err)
 	}
@@ -110,28 +115,61 @@ func (e *Envelope) canonical() []byte {
 // are tried with PKCS #1 v1.5 and PSS, ECDSA keys with the hash that
 // matches their curve (then SHA-256, which some signers use for every
 // curve).
-func verifyEnvelope(env *Envelope, pub crypto.PublicKey) error {
+//
+// It returns the envelope the log keeps: the payload and the first
+// signature that verifies, without its keyid (an unauthenticated hint),
+// an ECDSA signature in its low-S form. Anything else a third party could
+// change without the publisher's key — keyids, signatures that do not
+// verify, extra signatures, the sign of an ECDSA s — would otherwise make
+// one signed release into many different entries.
+func verifyEnvelope(env *Envelope, pub crypto.PublicKey) (*Envelope, error) {
 	verifiers, err := loadVerifiers(pub)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	// A keyid is an unauthenticated hint (DSSE); the verifier underneath
-	// would skip every signature whose keyid is not the key's SSH
-	// fingerprint, so verify a copy without them.
-	bare := *env
-	bare.Signatures = make([]Signature, len(env.Signatures))
-	for i, sig := range env.Signatures {
-		bare.Signatures[i] = Signature{Sig: sig.Sig}
-	}
-	raw := bare.canonical()
-	var last error
-	for _, v := range verifiers {
-		dv := dsse.WrapVerifier(v, dsse.WithExpectedPayloadType(InTotoPayloadType))
-		if last = dv.VerifySignature(bytes.NewReader(raw), nil); last == nil {
-			return nil
+	for _, sig := range env.Signatures {
+		raw, err := decodeBase64(sig.Sig)
+		if err != nil {
+			continue // parseEnvelope checked; unreachable
+		}
+		one := &Envelope{
+			PayloadType: env.PayloadType,
+			Payload:     env.Payload,
+			Signatures:  []Signature{{Sig: base64.StdEncoding.EncodeToString(lowS(pub, raw))}},
+		}
+		canonical := one.canonical()
+		for _, v := range verifiers {
+			dv := dsse.WrapVerifier(v, dsse.WithExpectedPayloadType(InTotoPayloadType))
+			if dv.VerifySignature(bytes.NewReader(canonical), nil) == nil {
+				return one, nil
+			}
 		}
 	}
-	return fmt.Errorf("%w: no signature of the envelope verifies with key %s", ErrSignature, mustFingerprint(pub))
+	return nil, fmt.Errorf("%w: no signature of the envelope verifies with key %s", ErrSignature, mustFingerprint(pub))
+}
+
+// lowS returns an ECDSA signature (ASN.1 DER) with s ≤ n/2: (r, s) and
+// (r, n−s) both verify, so either could be logged for one signing. Other
+// signatures, and ones that do not parse, are returned as they are.
+func lowS(pub crypto.PublicKey, sig []byte) []byte {
+	k, ok := pub.(*ecdsa.PublicKey)
+	if !ok {
+		return sig
+	}
+	var v struct{ R, S *big.Int }
+	rest, err := asn1.Unmarshal(sig, &v)
+	if err != nil || len(rest) > 0 || v.R.Sign() <= 0 || v.S.Sign() <= 0 {
+		return sig
+	}
+	n := k.Curve.Params().N
+	if v.S.Cmp(new(big.Int).Rsh(n, 1)) > 0 {
+		v.S = new(big.Int).Sub(n, v.S)
+	}
+	out, err := asn1.Marshal(v)
+	if err != nil {
+		return sig
+	}
+	return out
 }
 
 func loadVerifiers(pub crypto.PublicKey) ([]signature.Verifier, error) {
@@ -242,8 +280,8 @@ var bundleMediaTypes = map[string]bool{
 }
 
 // bundle is the part of a Sigstore bundle (protobuf-specs, JSON form) the
-// log reads. Other fields (transparency log entries, timestamps) are kept
-// in the stored bundle blob but not checked.
+// log reads. Other fields (transparency log entries, timestamps) are
+// neither checked nor kept.
 type bundle struct {
 	MediaType            string `json:"mediaType"`
 	VerificationMaterial struct {
@@ -267,6 +305,9 @@ type bundle struct {
 // certificate, if the bundle carries one.
 func parseBundle(raw []byte) (envRaw []byte, cert *x509.Certificate, err error) {
 	var b bundle
+	if err := checkJSON(raw); err != nil {
+		return nil, nil, fmt.Errorf("%w: bundle: %v", ErrInvalid, err)
+	}
 	if err := json.Unmarshal(raw, &b); err != nil {
 		return nil, nil, fmt.Errorf("%w: bundle is not JSON: %v", ErrInvalid, err)
 	}

@@ -41,14 +41,18 @@ type Submission struct {
 	// PublicKey is a PEM public key (ECDSA, Ed25519 or RSA).
 	PublicKey string `json:"public_key,omitempty"`
 	// Certificate is a PEM certificate chain, leaf first; the leaf's key
-	// verifies the envelope. The chain is recorded, not validated: the log
-	// has no trust roots, verifiers apply their own.
+	// verifies the envelope. The leaf is recorded (by digest, and kept as
+	// a blob), not validated: the log has no trust roots, verifiers apply
+	// their own to it. The rest of the chain is not kept.
 	Certificate string `json:"certificate,omitempty"`
 }
 
 // ParseSubmission decodes a submission body strictly.
 func ParseSubmission(body []byte) (*Submission, error) {
 	var s Submission
+	if err := checkJSON(body); err != nil {
+		return nil, fmt.Errorf("%w: body is not a JSON submission: %v", ErrInvalid, err)
+	}
 	if err := strictUnmarshal(body, &s); err != nil {
 		return nil, fmt.Errorf("%w: body is not a JSON submission: %v", ErrInvalid, err)
 	}
@@ -138,11 +142,12 @@ func Admit(s *Submission, policy *Policy, maxEntry int) (*Release, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, err := parseStatement(payload)
-	if err != nil {
+	// Verify first: nothing of an unsigned payload is parsed.
+	if env, err = verifyEnvelope(env, pub); err != nil {
 		return nil, err
 	}
-	if err := verifyEnvelope(env, pub); err != nil {
+	st, err := parseStatement(payload)
+	if err != nil {
 		return nil, err
 	}
 	der, err := cryptoutils.MarshalPublicKeyToDER(pub)
@@ -181,12 +186,12 @@ func Admit(s *Submission, policy *Policy, maxEntry int) (*Release, error) {
 	}
 
 	r := &Release{Entry: entry, Blobs: blobs, Subjects: st.names(), Signer: signer}
-	r.Terms = append(r.Terms, Term("signer", signer))
+	r.Terms = append(r.Terms, Term(KindRelease, "signer", signer))
 	seen := map[string]bool{}
 	add := func(field, value string) {
 		if k := field + "=" + value; !seen[k] {
 			seen[k] = true
-			r.Terms = append(r.Terms, Term(field, value))
+			r.Terms = append(r.Terms, Term(KindRelease, field, value))
 		}
 	}
 	for _, sub := range st.Subjects {
@@ -209,7 +214,7 @@ func isNull(raw json.RawMessage) bool {
 // its "kind" field, or "" for any other entry. Entries added with POST /add
 // can look like anything: this is for display, not trust.
 func KindOf(entry []byte) string {
-	if len(entry) == 0 || entry[0] != '{' {
+	if t := bytes.TrimLeft(entry, " \t\r\n"); len(t) == 0 || t[0] != '{' {
 		return ""
 	}
 	var m map[string]json.RawMessage
@@ -227,10 +232,45 @@ func KindOf(entry []byte) string {
 	return ""
 }
 
-// Term is the search term for a field (digest, model, signer, system) and
-// a value, as the log stores it.
-func Term(field, value string) []byte {
-	return []byte(field + "=" + value)
+// Term is the search term the log stores for a field of an entry of a
+// kind: "<kind> <field>=<value>". Each kind has its own terms, so that a
+// search can ask for releases only: anyone may log decision records
+// naming any model, and those must not bury a model's releases.
+func Term(kind, field, value string) []byte {
+	return []byte(kind + " " + field + "=" + value)
+}
+
+// SearchFields maps each search field to the kinds that index it.
+var SearchFields = map[string][]string{
+	"digest": {KindRelease, KindDecision},
+	"model":  {KindRelease, KindDecision},
+	"signer": {KindRelease},
+	"system": {KindDecision},
+}
+
+// SearchTerms returns the terms to search for field=value: the one of
+// kind, or with kind "" those of every kind that indexes the field.
+func SearchTerms(kind, field, value string) ([][]byte, error) {
+	kinds, ok := SearchFields[field]
+	if !ok {
+		return nil, fmt.Errorf("%w: unknown search field %q", ErrInvalid, field)
+	}
+	if kind == "" {
+		out := make([][]byte, len(kinds))
+		for i, k := range kinds {
+			out[i] = Term(k, field, value)
+		}
+		return out, nil
+	}
+	if kind != KindRelease && kind != KindDecision {
+		return nil, fmt.Errorf("%w: kind: want %s or %s", ErrInvalid, KindRelease, KindDecision)
+	}
+	for _, k := range kinds {
+		if k == kind {
+			return [][]byte{Term(kind, field, value)}, nil
+		}
+	}
+	return nil, fmt.Errorf("%w: %s entries are not indexed by %s", ErrInvalid, kind, field)
 }
 
 // statement is the part of an in-toto statement the log records.
@@ -345,8 +385,15 @@ func exactString(m map[string]json.RawMessage, name string, out *string) error {
 	return nil
 }
 
-// checkJSON checks that b is one JSON value with no duplicate field name in
-// any object.
+// maxJSONDepth bounds the nesting of the JSON the log reads before it has
+// verified a signature, so that a small body cannot make it allocate much.
+const maxJSONDepth = 64
+
+// checkJSON checks that b is one JSON value, nested at most maxJSONDepth
+// deep, in which no object has two field names that are equal ignoring
+// case: such a document reads differently in parsers that take the first
+// or the last of two names, or match names case-insensitively (Go's
+// encoding/json), or exactly.
 func checkJSON(b []byte) error {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
@@ -359,10 +406,7 @@ func checkJSON(b []byte) error {
 	for {
 		tok, err := dec.Token()
 		if err == io.EOF {
-			if len(stack) != 0 {
-				return io.ErrUnexpectedEOF
-			}
-			return nil
+			return io.ErrUnexpectedEOF // an empty document, or one cut short
 		}
 		if err != nil {
 			return err
@@ -373,9 +417,9 @@ func checkJSON(b []byte) error {
 				stack = stack[:top]
 				// The object ended: it was a value (below).
 			} else {
-				k := tok.(string) // the decoder yields only keys here
+				k := strings.ToLower(tok.(string)) // the decoder yields only keys here
 				if stack[top].keys[k] {
-					return fmt.Errorf("duplicate field %q", k)
+					return fmt.Errorf("duplicate field %q (field names must differ in more than case)", tok)
 				}
 				stack[top].keys[k] = true
 				stack[top].key = false
@@ -383,18 +427,25 @@ func checkJSON(b []byte) error {
 			}
 		}
 		switch tok {
-		case json.Delim('{'):
-			stack = append(stack, frame{keys: map[string]bool{}, object: true, key: true})
-			continue
-		case json.Delim('['):
-			stack = append(stack, frame{})
+		case json.Delim('{'), json.Delim('['):
+			if len(stack) == maxJSONDepth {
+				return fmt.Errorf("nested more than %d deep", maxJSONDepth)
+			}
+			stack = append(stack, frame{keys: map[string]bool{}, object: tok == json.Delim('{'), key: true})
 			continue
 		case json.Delim(']'):
 			stack = stack[:top]
 		}
-		// A value ended: the enclosing object expects a key again.
+		// A value ended: the enclosing object expects a key again, or
+		// the document is complete.
 		if top = len(stack) - 1; top >= 0 && stack[top].object {
 			stack[top].key = true
+		}
+		if len(stack) == 0 {
+			if len(bytes.TrimLeft(b[dec.InputOffset():], " \t\r\n")) > 0 {
+				return fmt.Errorf("trailing data after the JSON value")
+			}
+			return nil
 		}
 	}
 }

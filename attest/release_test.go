@@ -4,16 +4,19 @@ import (
 	"bytes"
 	"crypto"
 	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
+	"encoding/asn1"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/big"
 	"reflect"
 	"slices"
 	"strings"
@@ -60,7 +63,7 @@ func checkRelease(t *testing.T, rel *Release, envRaw []byte, w want) {
 		t.Fatalf("%d blobs, want at least 2", len(rel.Blobs))
 	}
 	assertCanonical(t, rel.Blobs[0])
-	if want := canonicalEnvelope(t, envRaw); string(rel.Blobs[0]) != want {
+	if want := canonicalEnvelope(t, envRaw, w.key.pub()); string(rel.Blobs[0]) != want {
 		t.Errorf("envelope blob\n got %s\nwant %s", rel.Blobs[0], want)
 	}
 	envSum := sha256.Sum256(rel.Blobs[0])
@@ -100,13 +103,13 @@ func checkRelease(t *testing.T, rel *Release, envRaw []byte, w want) {
 	}
 
 	// Terms: the signer, each subject's digest and name, no duplicates.
-	wantTerms := []string{"signer=" + fp}
+	wantTerms := []string{"model-release/v1 signer=" + fp}
 	var names []string
 	for _, s := range w.subjects {
 		names = append(names, s.Name)
-		wantTerms = append(wantTerms, "digest=sha256:"+s.Digest["sha256"])
+		wantTerms = append(wantTerms, "model-release/v1 digest=sha256:"+s.Digest["sha256"])
 		if s.Name != "" {
-			wantTerms = append(wantTerms, "model="+s.Name)
+			wantTerms = append(wantTerms, "model-release/v1 model="+s.Name)
 		}
 	}
 	slices.Sort(wantTerms)
@@ -131,23 +134,86 @@ func checkRelease(t *testing.T, rel *Release, envRaw []byte, w want) {
 }
 
 // canonicalEnvelope is the envelope blob expected for a submitted
-// envelope: its three fields as RFC 8785 JSON, keyid only when not empty.
-func canonicalEnvelope(t *testing.T, envRaw []byte) string {
+// envelope: payloadType, payload and the first signature that verifies
+// with pub (checked here with the standard library over the PAE), without
+// keyid, an ECDSA signature in low-S form; as RFC 8785 JSON.
+func canonicalEnvelope(t *testing.T, envRaw []byte, pub crypto.PublicKey) string {
 	t.Helper()
 	e := decodeEnv(t, envRaw)
-	sigs := make([]any, len(e.Signatures))
-	for i, s := range e.Signatures {
-		m := map[string]any{"sig": s.Sig}
-		if s.KeyID != "" {
-			m["keyid"] = s.KeyID
-		}
-		sigs[i] = m
-	}
-	want, err := refCanonical(map[string]any{"payloadType": e.PayloadType, "payload": e.Payload, "signatures": sigs})
+	payload, err := base64.StdEncoding.DecodeString(e.Payload)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return want
+	msg := pae(e.PayloadType, payload)
+	for _, s := range e.Signatures {
+		sig, err := base64.StdEncoding.DecodeString(s.Sig)
+		if err != nil {
+			continue
+		}
+		if k, ok := pub.(*ecdsa.PublicKey); ok {
+			sig = refLowS(t, k, sig)
+		}
+		if !stdVerify(pub, msg, sig) {
+			continue
+		}
+		want, err := refCanonical(map[string]any{"payloadType": e.PayloadType, "payload": e.Payload,
+			"signatures": []any{map[string]any{"sig": base64.StdEncoding.EncodeToString(sig)}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return want
+	}
+	t.Fatal("no signature of the envelope verifies with the standard library")
+	return ""
+}
+
+// refLowS is the low-S form of an ECDSA signature, independently of the
+// package: s replaced by n−s when s > n/2.
+func refLowS(t *testing.T, k *ecdsa.PublicKey, sig []byte) []byte {
+	t.Helper()
+	var v struct{ R, S *big.Int }
+	if rest, err := asn1.Unmarshal(sig, &v); err != nil || len(rest) != 0 {
+		return sig
+	}
+	half := new(big.Int).Rsh(k.Curve.Params().N, 1)
+	if v.S.Cmp(half) > 0 {
+		v.S.Sub(k.Curve.Params().N, v.S)
+	}
+	out, err := asn1.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// stdVerify verifies a signature over msg with the standard library: the
+// curve's hash (or SHA-256) for ECDSA, Ed25519, RSA PKCS #1 v1.5 or PSS
+// with SHA-256.
+func stdVerify(pub crypto.PublicKey, msg, sig []byte) bool {
+	switch k := pub.(type) {
+	case *ecdsa.PublicKey:
+		hashes := []crypto.Hash{crypto.SHA256}
+		switch k.Curve {
+		case elliptic.P384():
+			hashes = []crypto.Hash{crypto.SHA384, crypto.SHA256}
+		case elliptic.P521():
+			hashes = []crypto.Hash{crypto.SHA512, crypto.SHA256}
+		}
+		for _, h := range hashes {
+			d := h.New()
+			d.Write(msg)
+			if ecdsa.VerifyASN1(k, d.Sum(nil), sig) {
+				return true
+			}
+		}
+	case ed25519.PublicKey:
+		return ed25519.Verify(k, msg, sig)
+	case *rsa.PublicKey:
+		d := sha256.Sum256(msg)
+		return rsa.VerifyPKCS1v15(k, crypto.SHA256, d[:], sig) == nil ||
+			rsa.VerifyPSS(k, crypto.SHA256, d[:], sig, nil) == nil
+	}
+	return false
 }
 
 // intsFromNumbers turns json.Numbers into int64s for appendCanonical.
@@ -677,7 +743,8 @@ func TestAdmitSignatures(t *testing.T) {
 // TestAdmitKeyIDHint: DSSE's keyid is an optional, unauthenticated hint
 // ("KEYID: Optional, unauthenticated hint indicating what key and
 // algorithm was used"); a valid signature must verify whatever keyid it
-// carries, and the keyid is kept in the envelope blob.
+// carries; the keyid is not kept in the envelope blob (it is not signed,
+// so anyone could change it and log the same release again).
 func TestAdmitKeyIDHint(t *testing.T) {
 	ks := keys(t)
 	subjects := []testSubject{subj("acme/keyid")}

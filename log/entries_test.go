@@ -1181,3 +1181,57 @@ func TestPoolBytesAndBatchBytes(t *testing.T) {
 		t.Fatalf("reservations left: %d entries, %d bytes", l.pending.Load(), l.pendingBytes.Load())
 	}
 }
+
+// Pushback for lack of slots leaves the byte reservation as it was (and
+// the other way round): repeated refusals never drift the accounting.
+func TestPushbackKeepsByteAccounting(t *testing.T) {
+	fs := faultfs.New(vfs.NewMem())
+	cfg := Config{Dir: "/log", FS: fs, Signer: testSigner(t), Logger: testLogger(t), PoolSize: 4, PoolBytes: 4096, BatchMaxAge: -1}
+	l := mustOpen(t, cfg)
+	defer l.Close()
+	defer fs.Resume()
+	fs.Stall()
+	stuck := l.Add([]byte("stuck"))
+	waitStalledOn(t, fs, stuck)
+	fillPipeline(t, l, "bytes")
+	if _, err := l.AddAll([]Entry{{Data: []byte("a")}, {Data: []byte("b")}, {Data: []byte("c")}, {Data: []byte("d")}}); err != nil {
+		t.Fatal(err)
+	}
+	slots, bytes := l.pending.Load(), l.pendingBytes.Load()
+	for i := range 100 {
+		if _, err := l.AddAll([]Entry{{Data: make([]byte, 1000+i)}}); !errors.Is(err, ErrPushback) {
+			t.Fatalf("AddAll to a pool full of entries: %v", err)
+		}
+	}
+	if l.pending.Load() != slots || l.pendingBytes.Load() != bytes {
+		t.Fatalf("after 100 refusals: %d slots, %d bytes reserved; want %d, %d", l.pending.Load(), l.pendingBytes.Load(), slots, bytes)
+	}
+	fs.Resume()
+	if _, err := stuck.Wait(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); l.pending.Load() != 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d slots still reserved", l.pending.Load())
+		}
+	}
+	if b := l.pendingBytes.Load(); b != 0 {
+		t.Fatalf("%d bytes still reserved after the pool drained", b)
+	}
+	// Byte pushback, with slots free.
+	fs.Stall()
+	stuck = l.Add([]byte("stuck again"))
+	waitStalledOn(t, fs, stuck)
+	fillPipeline(t, l, "bytes again")
+	if _, err := l.AddAll([]Entry{{Data: make([]byte, 3000)}}); err != nil {
+		t.Fatal(err)
+	}
+	for range 10 {
+		if _, err := l.AddAll([]Entry{{Data: make([]byte, 2000)}}); !errors.Is(err, ErrPushback) {
+			t.Fatalf("AddAll beyond PoolBytes: %v", err)
+		}
+	}
+	if l.pending.Load() != 1 || l.pendingBytes.Load() != 3000 {
+		t.Fatalf("after byte refusals: %d slots, %d bytes; want 1, 3000", l.pending.Load(), l.pendingBytes.Load())
+	}
+}

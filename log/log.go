@@ -285,7 +285,10 @@ func (l *Log) AddAll(es []Entry) ([]*Future, error) {
 	if size > l.cfg.PoolBytes {
 		return nil, fmt.Errorf("%w: %d bytes in one request, the log's pending pool holds %d", ErrTooMany, size, l.cfg.PoolBytes)
 	}
-	if l.pending.Add(n) > int64(cap(l.pool)) || l.pendingBytes.Add(size) > l.cfg.PoolBytes {
+	// Both reservations are made before either is tested, so that the
+	// rollback below undoes exactly what was added.
+	slots, bytes := l.pending.Add(n), l.pendingBytes.Add(size)
+	if slots > int64(cap(l.pool)) || bytes > l.cfg.PoolBytes {
 		l.pending.Add(-n)
 		l.pendingBytes.Add(-size)
 		l.stats.pushback.Add(uint64(n))

@@ -24,11 +24,13 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
+	"encoding/asn1"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/big"
 	"net/http"
 	"os"
 	"os/exec"
@@ -240,8 +242,9 @@ func releaseEntry(t *testing.T, env []byte, name, digestHex, fp string, resource
 	if err := json.Unmarshal(env, &e); err != nil || len(e.Signatures) != 1 || e.Signatures[0].KeyID != "" {
 		t.Fatalf("unexpected envelope from sigstore (%v):\n%s", err, env)
 	}
-	// Base64 and the payload type need no JSON escapes.
-	canonEnv = fmt.Appendf(nil, `{"payload":"%s","payloadType":"%s","signatures":[{"sig":"%s"}]}`, e.Payload, e.PayloadType, e.Signatures[0].Sig)
+	// Base64 and the payload type need no JSON escapes. The log keeps an
+	// ECDSA signature in its low-S form.
+	canonEnv = fmt.Appendf(nil, `{"payload":"%s","payloadType":"%s","signatures":[{"sig":"%s"}]}`, e.Payload, e.PayloadType, lowSP256(t, e.Signatures[0].Sig))
 	envSum := sha256.Sum256(canonEnv)
 	var b strings.Builder
 	fmt.Fprintf(&b, `{"envelope_digest":"sha256:%x","kind":"model-release/v1",`, envSum)
@@ -1289,4 +1292,27 @@ func TestAICommandErrors(t *testing.T) {
 		t.Errorf("tree size %d after the refused commands, want 1", got)
 	}
 	l.s.checkNoRace()
+}
+
+// lowSP256 returns a P-256 ECDSA signature (base64 of ASN.1) with s ≤ n/2,
+// the form the log keeps; other signatures (Ed25519, RSA) unchanged.
+func lowSP256(t *testing.T, sigB64 string) string {
+	t.Helper()
+	raw, err := base64.StdEncoding.DecodeString(sigB64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v struct{ R, S *big.Int }
+	n := elliptic.P256().Params().N
+	if rest, err := asn1.Unmarshal(raw, &v); err != nil || len(rest) != 0 || v.R.Cmp(n) >= 0 || v.S.Cmp(n) >= 0 {
+		return sigB64
+	}
+	if v.S.Cmp(new(big.Int).Rsh(n, 1)) > 0 {
+		v.S.Sub(n, v.S)
+	}
+	out, err := asn1.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return base64.StdEncoding.EncodeToString(out)
 }
