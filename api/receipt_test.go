@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/json"
+	"fmt"
+	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -132,4 +135,47 @@ func TestAddRefusesAIEntryForms(t *testing.T) {
 		}
 	}
 	ts.add(t, []byte(`{"kind":"something/else"}`))
+}
+
+// Releases and decisions are indexed apart: ?kind= narrows a search to
+// one kind, so decision records (anyone may log them, naming any model)
+// cannot bury a model's releases.
+func TestSearchKind(t *testing.T) {
+	ts := newAIServer(t, nil)
+	k := newTestKey(t, "ecdsa")
+	env := k.sign(t, attest.InTotoPayloadType, statementJSON(t, slsaV1, slsaPredicate(), subjectFor("acme/kind")))
+	resp, body := ts.post(t, "/api/v1/attestations", "application/json", submission(t, env, k.pem))
+	rel := receiptOK(t, resp, body)
+	rec := strings.Replace(decisionRecord("kind-sys", 1), `"name":"acme/chat-kind-sys"`, `"name":"acme/kind"`, 1)
+	if !strings.Contains(rec, `"acme/kind"`) {
+		t.Fatalf("record template changed: %s", rec)
+	}
+	var decisions []uint64
+	for i := range 3 {
+		r := strings.Replace(rec, `"decision_id":"`, fmt.Sprintf(`"decision_id":"%d-`, i), 1)
+		resp, body := ts.post(t, "/api/v1/decisions", "application/json", []byte(r))
+		decisions = append(decisions, receiptOK(t, resp, body).Index)
+	}
+	slices.Reverse(decisions)
+	for _, tc := range []struct {
+		q    string
+		want []uint64
+	}{
+		{"model=acme/kind", append(append([]uint64{}, decisions...), rel.Index)},
+		{"model=acme/kind&kind=model-release/v1", []uint64{rel.Index}},
+		{"model=acme/kind&kind=decision/v1", decisions},
+		{"model=acme/kind&kind=decision/v1&limit=2", decisions[:2]},
+		{"model=acme/kind&limit=1", decisions[:1]},
+		{"system=kind-sys&kind=decision/v1", decisions},
+	} {
+		if got, _ := ts.searchPage(t, tc.q); !slices.Equal(got, tc.want) {
+			t.Errorf("search %s = %v, want %v", tc.q, got, tc.want)
+		}
+	}
+	for _, q := range []string{"signer=" + url.QueryEscape(k.fp) + "&kind=decision/v1", "system=kind-sys&kind=model-release/v1", "model=x&kind=other/v1"} {
+		resp, body := ts.do(t, "GET", "/api/v1/search?"+q, nil)
+		if resp.StatusCode != 400 {
+			t.Errorf("search %s: %d %s, want 400", q, resp.StatusCode, body)
+		}
+	}
 }

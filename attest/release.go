@@ -72,6 +72,9 @@ type Release struct {
 	Subjects []string
 	// Signer is the fingerprint of the key that verified.
 	Signer string
+	// Certificate is the leaf certificate whose key verified, if any. It
+	// was not validated against any root.
+	Certificate *x509.Certificate
 }
 
 // Admit verifies a submission and builds its entry: the envelope must be a
@@ -185,7 +188,7 @@ func Admit(s *Submission, policy *Policy, maxEntry int) (*Release, error) {
 			ErrTooLarge, len(entry), maxEntry, len(st.Subjects))
 	}
 
-	r := &Release{Entry: entry, Blobs: blobs, Subjects: st.names(), Signer: signer}
+	r := &Release{Entry: entry, Blobs: blobs, Subjects: st.names(), Signer: signer, Certificate: cert}
 	r.Terms = append(r.Terms, Term(KindRelease, "signer", signer))
 	seen := map[string]bool{}
 	add := func(field, value string) {

@@ -74,9 +74,15 @@ func TestAttestWithCertificate(t *testing.T) {
 	if code, body, _, _ := l.s.get(fmt.Sprintf("/api/v1/blobs/sha256:%x", certSum)); code != 200 || !bytes.Equal(body, certDER) {
 		t.Errorf("GET the certificate's blob: %d, %d bytes; want 200 and the DER", code, len(body))
 	}
-	want := verifiedLine(o.index, o.size, aiOrigin) + "publisher signature: verified with " + p.fp + "\nsubject: acme/model-13b\n"
+	// The certificate's identity is shown (quoted), and a warning says it
+	// was not validated (stderr).
+	want := verifiedLine(o.index, o.size, aiOrigin) + "publisher signature: verified with " + p.fp + "\n" +
+		`certificate: "CN=release-bot@acme.example", issued by "CN=release-bot@acme.example"` + "\nsubject: acme/model-13b\n"
 	r = runTlog(t, "verify", "--key", l.pub, "--attestation", envFile, "--certificate", certPEM, "--proof", proofFile)
 	expectVerified(t, "tlog verify --attestation --certificate", r, want)
+	if !strings.Contains(r.stderr, "not validated against any trust root") {
+		t.Errorf("tlog verify --attestation --certificate: no warning that the certificate was not validated; stderr %q", r.stderr)
+	}
 	// With the bare key, the entry would have no certificate: not this one.
 	r = runTlog(t, "verify", "--key", l.pub, "--attestation", envFile, "--publisher-key", keyPEM, "--proof", proofFile)
 	expectRejected(t, "tlog verify --attestation of a certificate entry with --publisher-key", r)

@@ -187,11 +187,11 @@ func detectAttestation(path string) (bundleFile, envFile string, err error) {
 }
 
 func searchCmd() *cobra.Command {
-	var logURL, digest, model, signerFP, system string
+	var logURL, digest, model, signerFP, system, kind string
 	var limit int
 	var all bool
 	cmd := &cobra.Command{
-		Use:   "search --log URL (--digest sha256:HEX | --model NAME | --signer sha256:HEX | --system NAME) [--limit N] [--all]",
+		Use:   "search --log URL (--digest sha256:HEX | --model NAME | --signer sha256:HEX | --system NAME) [--kind KIND] [--limit N] [--all]",
 		Short: "Find entries by model digest, model name, signer or AI system",
 		Long: `Prints the indices of matching entries, newest first, one per line. Search
 results come from an index the log keeps beside the tree: they are not
@@ -199,6 +199,7 @@ signed, and a log could leave entries out. Each hit can be proven ("tlog
 get --key LOG.pub INDEX" checks its inclusion); to be sure nothing is
 missing, a monitor reads the whole log from its tiles.`,
 		Example: `  tlog search --log http://127.0.0.1:8080 --digest sha256:1f2e…
+  tlog search --log http://127.0.0.1:8080 --model acme/fraud-v3 --kind model-release/v1
   tlog search --log http://127.0.0.1:8080 --system support-bot --all`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -214,6 +215,9 @@ missing, a monitor reads the whole log from its tiles.`,
 			}
 			if len(q) != 1 {
 				return errors.New("give exactly one of --digest, --model, --signer, --system")
+			}
+			if kind != "" {
+				q.Set("kind", kind)
 			}
 			q.Set("limit", strconv.Itoa(limit))
 			w := cmd.OutOrStdout()
@@ -241,6 +245,7 @@ missing, a monitor reads the whole log from its tiles.`,
 	fl.StringVar(&model, "model", "", "a model name (release subjects, decision records' model.name)")
 	fl.StringVar(&signerFP, "signer", "", "a publisher key fingerprint, sha256:<hex of the DER public key>")
 	fl.StringVar(&system, "system", "", "an AI system's name (decision records)")
+	fl.StringVar(&kind, "kind", "", "only entries of this kind: model-release/v1 or decision/v1")
 	fl.IntVar(&limit, "limit", 100, "results per request (1…1000)")
 	fl.BoolVar(&all, "all", false, "follow every page")
 	return cmd

@@ -12,10 +12,12 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/signal"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -60,7 +62,8 @@ deduplicates identical entries); only the rest are added.
 
 By default the log answers compact receipts (index and leaf hash); with
 --receipts FILE, full receipts (entry, checkpoint, inclusion proof,
-tlog-proof) are written to FILE, one JSON line per record.`,
+tlog-proof) are written to FILE, one JSON line per record, in the order
+the requests complete (each receipt carries its entry and index).`,
 		Example: `  tlog decide --log http://127.0.0.1:8080 --file decisions.ndjson
   tlog decide --log http://127.0.0.1:8080 --file decisions.ndjson --receipts receipts.ndjson`,
 		Args: cobra.NoArgs,
@@ -122,8 +125,6 @@ func decide(cmd *cobra.Command, f decideFlags) error {
 
 	ctx, cancel := context.WithCancel(cmd.Context())
 	defer cancel()
-	p := newProgress(cmd.ErrOrStderr(), total)
-	chunks := make(chan chunk, f.parallel)
 	var (
 		wg       sync.WaitGroup
 		errOnce  sync.Once
@@ -133,6 +134,21 @@ func decide(cmd *cobra.Command, f decideFlags) error {
 	fail := func(err error) {
 		errOnce.Do(func() { firstErr = err; cancel() })
 	}
+	// Ctrl-C or SIGTERM: stop sending, let the progress line go, and say
+	// how far it got and how to resume (requests in flight may or may not
+	// have been logged; the rerun sorts that out through dedup).
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sig)
+	go func() {
+		select {
+		case s := <-sig:
+			fail(fmt.Errorf("interrupted (%v)", s))
+		case <-ctx.Done():
+		}
+	}()
+	p := newProgress(cmd.ErrOrStderr(), total)
+	chunks := make(chan chunk, f.parallel)
 	q := url.Values{}
 	if receipts == nil {
 		q.Set("receipts", "compact")
@@ -142,11 +158,16 @@ func decide(cmd *cobra.Command, f decideFlags) error {
 		go func() {
 			defer wg.Done()
 			for ch := range chunks {
+				if ctx.Err() != nil {
+					continue // stopping: drain without sending
+				}
+				p.inFlight.Add(int64(len(ch.lines)))
 				rs, err := sendChunk(ctx, c, q, ch)
 				if err != nil {
 					fail(err)
-					continue
+					continue // its records stay counted as in flight
 				}
+				p.inFlight.Add(-int64(len(ch.lines)))
 				var dup int
 				for _, r := range rs {
 					if r.Duplicate {
@@ -182,7 +203,11 @@ func decide(cmd *cobra.Command, f decideFlags) error {
 		}
 	}
 	if firstErr != nil {
-		fmt.Fprintf(cmd.ErrOrStderr(), "stopped: %v\n%s: run the same command again to resume (records already logged are skipped)\n", firstErr, p.summary())
+		unsure := ""
+		if n := p.inFlight.Load(); n > 0 {
+			unsure = fmt.Sprintf("; %s more were sent without an answer and may be logged", commas(n))
+		}
+		fmt.Fprintf(cmd.ErrOrStderr(), "stopped: %v\n%s%s\nrun the same command again to resume (records already logged are skipped)\n", firstErr, p.summary(), unsure)
 		return exitError{1}
 	}
 	fmt.Fprintln(cmd.ErrOrStderr(), p.summary())
@@ -249,6 +274,8 @@ func sendChunk(ctx context.Context, c *logClient, q url.Values, ch chunk) ([]api
 			return parseReceipts(body, len(ch.lines))
 		case err == nil && code == http.StatusBadRequest:
 			return nil, batchRejection(body, ch.lines)
+		case err == nil && code == http.StatusRequestEntityTooLarge:
+			return nil, fmt.Errorf("the log refused the request starting at line %d as too large (%s): lower --batch", ch.lines[0], reason(body))
 		case err == nil && code != http.StatusServiceUnavailable && code != http.StatusTooManyRequests && code < 500:
 			return nil, fmt.Errorf("the log refused records from line %d: %d %s: %s", ch.lines[0], code, http.StatusText(code), reason(body))
 		}
@@ -331,9 +358,11 @@ type progress struct {
 	start   time.Time
 	records atomic.Int64
 	dups    atomic.Int64
-	bytes   atomic.Int64
-	quit    chan struct{}
-	stopped chan struct{}
+	// inFlight counts records sent without an answer yet.
+	inFlight atomic.Int64
+	bytes    atomic.Int64
+	quit     chan struct{}
+	stopped  chan struct{}
 }
 
 func newProgress(w io.Writer, total int64) *progress {

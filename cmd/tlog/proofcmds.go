@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
@@ -11,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/spf13/cobra"
@@ -289,6 +291,10 @@ signed release is the one in the log.`,
 			fmt.Fprintln(cmd.OutOrStdout(), line)
 			if rel != nil {
 				fmt.Fprintf(cmd.OutOrStdout(), "publisher signature: verified with %s\n", rel.Signer)
+				if c := rel.Certificate; c != nil {
+					fmt.Fprintf(cmd.OutOrStdout(), "certificate: %s\n", certificateIdentity(c))
+					fmt.Fprintln(cmd.ErrOrStderr(), "warning: the certificate was not validated against any trust root (tlog has none): check its issuer and identity yourself, or verify with --publisher-key")
+				}
 				for _, s := range rel.Subjects {
 					fmt.Fprintf(cmd.OutOrStdout(), "subject: %s\n", s)
 				}
@@ -410,4 +416,25 @@ func checkConsistent(ctx context.Context, c *logClient, old, cur signer.Checkpoi
 		return inconsistency{err}
 	}
 	return nil
+}
+
+// certificateIdentity describes a certificate for a person to check: its
+// subject alternative names (emails, URIs such as a CI workflow, DNS
+// names) or subject, and its issuer. Every string is quoted, so that no
+// control character reaches the terminal.
+func certificateIdentity(c *x509.Certificate) string {
+	var ids []string
+	for _, e := range c.EmailAddresses {
+		ids = append(ids, strconv.Quote(e))
+	}
+	for _, u := range c.URIs {
+		ids = append(ids, strconv.Quote(u.String()))
+	}
+	for _, d := range c.DNSNames {
+		ids = append(ids, strconv.Quote(d))
+	}
+	if len(ids) == 0 {
+		ids = append(ids, strconv.Quote(c.Subject.String()))
+	}
+	return fmt.Sprintf("%s, issued by %s", strings.Join(ids, ", "), strconv.Quote(c.Issuer.String()))
 }
