@@ -202,9 +202,8 @@ func (s *server) add(c echo.Context) error {
 	// which verifies it and indexes it; taken here, it would stand in the
 	// log unverified and, deduplicated, keep the real one from ever being
 	// indexed.
-	if kind := attest.KindOf(entry); kind != "" {
-		return badRequest(fmt.Sprintf("this entry has the form of a %s entry: submit it to %s", kind, map[string]string{
-			attest.KindRelease: "/api/v1/attestations", attest.KindDecision: "/api/v1/decisions"}[kind]))
+	if attest.ClaimsKind(entry) {
+		return badRequest(`this entry has the form of an AI entry ("kind" model-release/… or decision/…): submit releases to /api/v1/attestations and decision records to /api/v1/decisions`)
 	}
 	// The wait ends with the commit, with ErrTimeout if the batch stalls
 	// beyond the log's CommitTimeout, or when the client goes away.

@@ -124,10 +124,12 @@ func TestAddRefusesAIEntryForms(t *testing.T) {
 		r.Entry,
 		[]byte(`{"kind":"model-release/v1","signers":["sha256:` + strings.Repeat("ab", 32) + `"]}`),
 		[]byte(` {"kind":"decision/v1"}`),
+		[]byte("\ufeff{\"Kind\":\"decision/v1\"}"),
+		[]byte(`{"kind":"x","kind":"decision/v1"}`),
 	} {
 		before := ts.size()
 		resp, body := ts.do(t, "POST", "/add", bytes.NewReader(e))
-		if resp.StatusCode != 400 || !strings.Contains(string(body), "submit it to /api/v1/") {
+		if resp.StatusCode != 400 || !strings.Contains(string(body), "/api/v1/decisions") {
 			t.Errorf("POST /add %s: %d %s, want 400", e, resp.StatusCode, body)
 		}
 		if ts.size() != before {

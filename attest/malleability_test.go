@@ -1,9 +1,11 @@
 package attest
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"encoding/asn1"
 	"encoding/base64"
+	"encoding/json"
 	"math/big"
 	"strings"
 	"testing"
@@ -102,4 +104,62 @@ func TestAdmitRejectsDeepNesting(t *testing.T) {
 	// And a deeply nested submission body.
 	_, err = ParseSubmission([]byte(`{"envelope":` + strings.Repeat("[", 1000) + strings.Repeat("]", 1000) + `}`))
 	wantErr(t, err, ErrInvalid, "nested more than")
+}
+
+// Field names that Go's encoding/json matches with Unicode case folding
+// ("ſ" U+017F with "s", the Kelvin sign with "k") are duplicates too: a
+// Go verifier decoding into a struct would read the second one.
+func TestCheckJSONFoldsLikeEncodingJSON(t *testing.T) {
+	for _, doc := range []string{
+		`{"subject":1,"ſubject":2}`,
+		`{"kind":1,"\u212aind":2}`,
+		`{"a":{"Name":1,"name":2}}`,
+		`[{"x":1},{"x":1,"X":2}]`,
+	} {
+		if err := checkJSON([]byte(doc)); err == nil || !strings.Contains(err.Error(), "duplicate field") {
+			t.Errorf("checkJSON(%s) = %v, want a duplicate field", doc, err)
+		}
+	}
+	for _, doc := range []string{
+		`{"subject":1,"subjects":2}`,
+		`[{"x":1},{"x":2}]`,
+		`{"a":{"x":1},"b":{"x":1}}`,
+		`"scalar"`, `1`, `[]`, `{}`, `{"a":[[],{}]}`,
+	} {
+		if err := checkJSON([]byte(doc)); err != nil {
+			t.Errorf("checkJSON(%s) = %v, want nil", doc, err)
+		}
+	}
+}
+
+// FuzzCheckJSON: whatever checkJSON accepts is valid JSON, and it accepts
+// no document in which encoding/json's case-insensitive matching sees two
+// fields as one (checked on the top-level object).
+func FuzzCheckJSON(f *testing.F) {
+	for _, s := range []string{`{"a":1}`, `[1,{"b":[true,null]}]`, `{"a":{"A":1}}`, `{"ſ":1,"S":2}`, `"x"`, `{} x`, `[[[[]]]]`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if checkJSON(b) != nil {
+			return
+		}
+		if !json.Valid(b) {
+			t.Fatalf("checkJSON accepted invalid JSON %q", b)
+		}
+		var m map[string]json.RawMessage
+		if json.Unmarshal(b, &m) != nil {
+			return
+		}
+		keys := make([]string, 0, len(m))
+		for k := range m {
+			keys = append(keys, k)
+		}
+		for i := range keys {
+			for j := i + 1; j < len(keys); j++ {
+				if bytes.EqualFold([]byte(keys[i]), []byte(keys[j])) {
+					t.Fatalf("checkJSON accepted fields %q and %q, which encoding/json matches alike", keys[i], keys[j])
+				}
+			}
+		}
+	})
 }

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
@@ -235,6 +236,45 @@ func KindOf(entry []byte) string {
 	return ""
 }
 
+// ClaimsKind reports whether entry could be read as an AI entry by any
+// JSON reader: a JSON object (after whitespace or a byte order mark) with
+// a top-level field whose name folds to "kind" (exactly, or as Go matches
+// names) and whose value names one of this log's kinds or versions of
+// them ("model-release/…", "decision/…"), in any of its occurrences. The
+// log refuses such entries on its raw POST /add, so that every entry of an
+// AI kind in the log went through verification.
+func ClaimsKind(entry []byte) bool {
+	t := bytes.TrimPrefix(bytes.TrimLeft(entry, " \t\r\n"), []byte("\xef\xbb\xbf"))
+	t = bytes.TrimLeft(t, " \t\r\n")
+	if len(t) == 0 || t[0] != '{' {
+		return false
+	}
+	dec := json.NewDecoder(bytes.NewReader(t))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return false
+	}
+	kindKey := foldKey("kind")
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return false
+		}
+		key, _ := tok.(string)
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return false
+		}
+		if foldKey(key) != kindKey {
+			continue
+		}
+		var kind string
+		if json.Unmarshal(v, &kind) == nil && (strings.HasPrefix(kind, "model-release/") || strings.HasPrefix(kind, "decision/")) {
+			return true
+		}
+	}
+	return false
+}
+
 // Term is the search term the log stores for a field of an entry of a
 // kind: "<kind> <field>=<value>". Each kind has its own terms, so that a
 // search can ask for releases only: anyone may log decision records
@@ -420,7 +460,7 @@ func checkJSON(b []byte) error {
 				stack = stack[:top]
 				// The object ended: it was a value (below).
 			} else {
-				k := strings.ToLower(tok.(string)) // the decoder yields only keys here
+				k := foldKey(tok.(string)) // the decoder yields only keys here
 				if stack[top].keys[k] {
 					return fmt.Errorf("duplicate field %q (field names must differ in more than case)", tok)
 				}
@@ -451,6 +491,26 @@ func checkJSON(b []byte) error {
 			return nil
 		}
 	}
+}
+
+// foldKey maps a field name to the same string as every name Go's
+// encoding/json would match it with (bytes.EqualFold: Unicode simple case
+// folding, so "ſubject" and "subject" fold alike, as do "K" and the Kelvin
+// sign), by taking the smallest rune of each rune's fold set.
+func foldKey(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		for {
+			f := unicode.SimpleFold(r)
+			if f <= r {
+				r = f
+				break
+			}
+			r = f
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 // hasControlRune reports C0 and C1 control characters and DEL, which

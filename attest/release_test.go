@@ -942,3 +942,33 @@ func TestKindOf(t *testing.T) {
 		}
 	}
 }
+
+func TestClaimsKind(t *testing.T) {
+	for _, tc := range []struct {
+		entry string
+		want  bool
+	}{
+		{`{"kind":"decision/v1"}`, true},
+		{`{"kind":"model-release/v1","x":1}`, true},
+		{`{"kind":"decision/v2"}`, true},
+		{` {"kind":"decision/v1"}`, true},
+		{"\ufeff{\"kind\":\"decision/v1\"}", true},
+		{`{"\u006bind":"decision/v1"}`, true},
+		{`{"Kind":"decision/v1"}`, true},
+		{`{"KIND":"decision/v1"}`, true},
+		{"{\"\u212aind\":\"decision/v1\"}", true},
+		{`{"kind":"decision/v1","kind":"other"}`, true},
+		{`{"kind":"other","kind":"decision/v1"}`, true},
+		{`{"a":{"kind":"decision/v1"},"kind":"x"}`, false},
+		{`{"kind":"other/v1"}`, false},
+		{`{"kind":1}`, false},
+		{`["kind","decision/v1"]`, false},
+		{`model acme released`, false},
+		{``, false},
+		{`{"kind":"decision/v1"`, true},
+	} {
+		if got := ClaimsKind([]byte(tc.entry)); got != tc.want {
+			t.Errorf("ClaimsKind(%q) = %v, want %v", tc.entry, got, tc.want)
+		}
+	}
+}
