@@ -45,7 +45,7 @@ func TestEntryRecord(t *testing.T) {
 	rec := decisionRecord("record-sys", 1)
 	resp, body := ts.post(t, "/api/v1/decisions", "application/json", []byte(rec))
 	r := receiptOK(t, resp, body)
-	raw := ts.add(t, []byte(`{"kind":"decision/v1","but":"raw"}x`))
+	raw := ts.add(t, []byte(`{"kind":"other/v1","raw":true}`))
 	for _, tc := range []struct {
 		index      uint64
 		wantRecord bool
