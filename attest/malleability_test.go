@@ -163,3 +163,23 @@ func FuzzCheckJSON(f *testing.F) {
 		}
 	})
 }
+
+// A certificate is not part of the entry: anyone can mint certificates for
+// a publisher's public key, with any identity, and each would otherwise
+// log the same signed release again.
+func TestAdmitCertificatesDoNotMultiplyEntries(t *testing.T) {
+	ks := keys(t)
+	k := ks.p256
+	env := k.sign(t, slsaStatement(t, subj("acme/certs")))
+	base := admit(t, &Submission{Envelope: env, PublicKey: k.pem(t)}, nil)
+	for _, cn := range []string{"release-bot@acme.example", "sigstore-intermediate", "anyone"} {
+		c := newCert(t, cn, k, nil, false)
+		rel := admit(t, &Submission{Envelope: env, Certificate: c.pem()}, nil)
+		if string(rel.Entry) != string(base.Entry) {
+			t.Errorf("certificate %q: another entry\n%s\n%s", cn, rel.Entry, base.Entry)
+		}
+		if len(rel.Blobs) != 3 || string(rel.Blobs[2]) != string(c.der) || rel.Certificate == nil {
+			t.Errorf("certificate %q is not kept beside the entry", cn)
+		}
+	}
+}

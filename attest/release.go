@@ -42,9 +42,10 @@ type Submission struct {
 	// PublicKey is a PEM public key (ECDSA, Ed25519 or RSA).
 	PublicKey string `json:"public_key,omitempty"`
 	// Certificate is a PEM certificate chain, leaf first; the leaf's key
-	// verifies the envelope. The leaf is recorded (by digest, and kept as
-	// a blob), not validated: the log has no trust roots, verifiers apply
-	// their own to it. The rest of the chain is not kept.
+	// verifies the envelope. The leaf is kept as a blob beside the entry,
+	// but neither validated (the log has no trust roots; verifiers apply
+	// their own) nor part of the entry, which names the key. The rest of
+	// the chain is not kept.
 	Certificate string `json:"certificate,omitempty"`
 }
 
@@ -67,7 +68,8 @@ type Release struct {
 	// Terms are the search terms of the entry (see Terms).
 	Terms [][]byte
 	// Blobs are kept content-addressed beside the entry: the canonical
-	// envelope, each signer's DER public key, the certificate (DER).
+	// envelope, the signer's DER public key, the certificate (DER) when
+	// one was given.
 	Blobs [][]byte
 	// Subjects lists the subject names (for messages and logs).
 	Subjects []string
@@ -174,7 +176,11 @@ func Admit(s *Submission, policy *Policy, maxEntry int) (*Release, error) {
 	}
 	blobs := [][]byte{envBytes, der}
 	if cert != nil {
-		record["certificate_digest"] = digestString(cert.Raw)
+		// Kept beside the entry, not in it: the log cannot validate a
+		// certificate (it has no trust roots), and anyone can mint one for
+		// the publisher's public key, so naming it in the entry would let
+		// anyone log one signed release again and again, each time under
+		// another made-up identity.
 		blobs = append(blobs, cert.Raw)
 	}
 	if st.model != nil {
@@ -474,7 +480,11 @@ func checkJSON(b []byte) error {
 			if len(stack) == maxJSONDepth {
 				return fmt.Errorf("nested more than %d deep", maxJSONDepth)
 			}
-			stack = append(stack, frame{keys: map[string]bool{}, object: tok == json.Delim('{'), key: true})
+			f := frame{object: tok == json.Delim('{'), key: true}
+			if f.object {
+				f.keys = map[string]bool{}
+			}
+			stack = append(stack, f)
 			continue
 		case json.Delim(']'):
 			stack = stack[:top]

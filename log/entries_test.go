@@ -13,6 +13,7 @@ import (
 	"io"
 	"math"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -1233,5 +1234,42 @@ func TestPushbackKeepsByteAccounting(t *testing.T) {
 	}
 	if l.pending.Load() != 1 || l.pendingBytes.Load() != 3000 {
 		t.Fatalf("after byte refusals: %d slots, %d bytes; want 1, 3000", l.pending.Load(), l.pendingBytes.Load())
+	}
+}
+
+// A version-1 store (raw entries only) is upgraded in place on open; one
+// with search keys of a development build is refused.
+func TestStoreUpgradeFromVersion1(t *testing.T) {
+	for _, withTerms := range []bool{false, true} {
+		cfg := memConfig(t, testSigner(t))
+		l := mustOpen(t, cfg)
+		mustAdd(t, l, []byte("an entry of a version-1 log"))
+		l.Close()
+		db, err := openPebble(cfg, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		db.Set(keyVersion, []byte(storeVersion1), pebble.Sync)
+		if withTerms {
+			db.Set(termKey(nil, []byte("system=old-format"), 0), nil, pebble.Sync)
+		}
+		db.Close()
+		l, err = Open(cfg)
+		if withTerms {
+			if !errors.Is(err, ErrCorrupt) || err == nil || !strings.Contains(err.Error(), "development build") {
+				t.Fatalf("open of a version-1 store with search keys: %v, want ErrCorrupt", err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("open of a version-1 store: %v", err)
+		}
+		if v, _ := l.get(keyVersion); string(v) != storeVersion {
+			t.Fatalf("store version %q after the upgrade, want %q", v, storeVersion)
+		}
+		if r := mustAdd(t, l, []byte("an entry of a version-1 log")); !r.Duplicate || r.Index != 0 {
+			t.Fatalf("after the upgrade: %+v", r)
+		}
+		l.Close()
 	}
 }

@@ -39,8 +39,13 @@ var (
 	keyWitnessed = []byte("mwitnessed")
 )
 
-// storeVersion is written at creation and checked on open.
-const storeVersion = "tlog-store-1"
+// storeVersion is written at creation and checked on open. Version 2 has
+// the search index (x) and blobs (b); a version-1 store has neither and is
+// upgraded in place on open (see upgradeStore).
+const (
+	storeVersion  = "tlog-store-2"
+	storeVersion1 = "tlog-store-1"
+)
 
 func entryKey(buf []byte, index uint64) []byte {
 	buf = append(buf[:0], prefixEntry)

@@ -114,6 +114,12 @@ func (l *Log) recover() (*sequencer, error) {
 	if err != nil {
 		return nil, err
 	}
+	if string(version) == storeVersion1 {
+		if err := l.upgradeStore(); err != nil {
+			return nil, err
+		}
+		version = []byte(storeVersion)
+	}
 	if string(version) != storeVersion {
 		return nil, fmt.Errorf("%w: store format %q, this binary reads %q", ErrCorrupt, version, storeVersion)
 	}
@@ -239,4 +245,42 @@ func getKey(db pebble.Reader, key []byte) ([]byte, error) {
 	out := bytes.Clone(v)
 	closer.Close()
 	return out, nil
+}
+
+// upgradeStore moves a version-1 store to version 2. Version 1 (logs of raw
+// entries) has no search index and no blobs, so only the version changes;
+// a version-1 store that has either was written by a development build
+// whose search terms this binary cannot read, and is refused.
+//
+// If we crash before the synced write, the store is still version 1 and
+// the next open upgrades it again.
+func (l *Log) upgradeStore() error {
+	for _, prefix := range []byte{prefixTerm, prefixBlob} {
+		n, err := scanPrefixCount(l.db, []byte{prefix})
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			return fmt.Errorf("%w: store format %q with %c keys, written by a development build: its search index cannot be read; start a new log", ErrCorrupt, storeVersion1, prefix)
+		}
+	}
+	if err := l.db.Set(keyVersion, []byte(storeVersion), pebble.Sync); err != nil {
+		return fmt.Errorf("couldn't upgrade the store format: %w", err)
+	}
+	l.logger.Info("store format upgraded", "from", storeVersion1, "to", storeVersion)
+	return nil
+}
+
+// scanPrefixCount reports whether any key has the prefix (1 or 0).
+func scanPrefixCount(db pebble.Reader, prefix []byte) (int, error) {
+	it, err := db.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: upperBound(prefix)})
+	if err != nil {
+		return 0, fmt.Errorf("couldn't read store: %w", err)
+	}
+	defer it.Close()
+	n := 0
+	if it.First() {
+		n = 1
+	}
+	return n, it.Error()
 }

@@ -143,10 +143,13 @@ func decide(cmd *cobra.Command, f decideFlags) error {
 	go func() {
 		select {
 		case s := <-sig:
+			// A second Ctrl-C kills the process the default way.
+			signal.Stop(sig)
 			fail(fmt.Errorf("interrupted (%v)", s))
 		case <-ctx.Done():
 		}
 	}()
+
 	p := newProgress(cmd.ErrOrStderr(), total)
 	chunks := make(chan chunk, f.parallel)
 	q := url.Values{}
@@ -157,15 +160,26 @@ func decide(cmd *cobra.Command, f decideFlags) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for ch := range chunks {
-				if ctx.Err() != nil {
-					continue // stopping: drain without sending
+			for {
+				var ch chunk
+				select {
+				case c, ok := <-chunks:
+					if !ok {
+						return
+					}
+					ch = c
+				case <-ctx.Done():
+					return // stopping
 				}
 				p.inFlight.Add(int64(len(ch.lines)))
 				rs, err := sendChunk(ctx, c, q, ch)
 				if err != nil {
+					if errors.As(err, new(refusedError)) {
+						// A definite answer: nothing of it was logged.
+						p.inFlight.Add(-int64(len(ch.lines)))
+					}
 					fail(err)
-					continue // its records stay counted as in flight
+					continue // otherwise its records may have been logged
 				}
 				p.inFlight.Add(-int64(len(ch.lines)))
 				var dup int
@@ -190,12 +204,23 @@ func decide(cmd *cobra.Command, f decideFlags) error {
 		}()
 	}
 
-	readErr := readChunks(ctx, in, f.batch, chunks)
-	close(chunks)
+	// The reader owns chunks and closes it at the end of the input. When
+	// the run stops early, the workers return at once and the reader may
+	// stay blocked in a read (a pipe or terminal that sends nothing): it
+	// is abandoned, the process is about to exit.
+	readDone := make(chan error, 1)
+	go func() {
+		readDone <- readChunks(ctx, in, f.batch, chunks)
+		close(chunks)
+	}()
 	wg.Wait()
 	p.stop()
-	if firstErr == nil && readErr != nil {
-		firstErr = readErr
+	select {
+	case readErr := <-readDone:
+		if firstErr == nil && readErr != nil {
+			firstErr = readErr
+		}
+	default:
 	}
 	if receipts != nil && firstErr == nil {
 		if err := receipts.Sync(); err != nil {
@@ -259,6 +284,12 @@ func readChunks(ctx context.Context, in io.Reader, batch int, out chan<- chunk) 
 	}
 }
 
+// refusedError is a definite refusal (a 4xx): nothing of the request was
+// logged.
+type refusedError struct{ error }
+
+func (e refusedError) Unwrap() error { return e.error }
+
 // sendChunk posts one chunk, retrying transient failures, and returns its
 // receipts. A 400 is final: its reasons are reported with file line
 // numbers.
@@ -273,11 +304,11 @@ func sendChunk(ctx context.Context, c *logClient, q url.Values, ch chunk) ([]api
 		case err == nil && code == http.StatusOK:
 			return parseReceipts(body, len(ch.lines))
 		case err == nil && code == http.StatusBadRequest:
-			return nil, batchRejection(body, ch.lines)
+			return nil, refusedError{batchRejection(body, ch.lines)}
 		case err == nil && code == http.StatusRequestEntityTooLarge:
-			return nil, fmt.Errorf("the log refused the request starting at line %d as too large (%s): lower --batch", ch.lines[0], reason(body))
+			return nil, refusedError{fmt.Errorf("the log refused the request starting at line %d as too large (%s): lower --batch", ch.lines[0], reason(body))}
 		case err == nil && code != http.StatusServiceUnavailable && code != http.StatusTooManyRequests && code < 500:
-			return nil, fmt.Errorf("the log refused records from line %d: %d %s: %s", ch.lines[0], code, http.StatusText(code), reason(body))
+			return nil, refusedError{fmt.Errorf("the log refused records from line %d: %d %s: %s", ch.lines[0], code, http.StatusText(code), reason(body))}
 		}
 		if attempt == decideAttempts {
 			if err == nil {
