@@ -30,17 +30,11 @@ func appendCanonical(buf []byte, v any) ([]byte, error) {
 		}
 		return appendString(buf, v), nil
 	case []string:
-		buf = append(buf, '[')
+		a := make([]any, len(v))
 		for i, s := range v {
-			if i > 0 {
-				buf = append(buf, ',')
-			}
-			var err error
-			if buf, err = appendCanonical(buf, s); err != nil {
-				return nil, err
-			}
+			a[i] = s
 		}
-		return append(buf, ']'), nil
+		return appendCanonical(buf, a)
 	case []any:
 		buf = append(buf, '[')
 		for i, e := range v {
