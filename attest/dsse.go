@@ -342,6 +342,3 @@ func parseBundle(raw []byte) (envRaw []byte, cert *x509.Certificate, err error) 
 	}
 	return b.DSSEEnvelope, c, nil
 }
-
-// isPEM reports whether s looks like PEM, for clearer errors.
-func isPEM(s string) bool { return strings.Contains(s, "-----BEGIN ") }

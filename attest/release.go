@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto"
 	"crypto/x509"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -574,6 +573,3 @@ func ParseDigest(s string) ([32]byte, error) {
 	hex.Decode(out[:], []byte(h))
 	return out, nil
 }
-
-// DecodeB64 is base64.StdEncoding.Strict, exported for the CLI's checks.
-func DecodeB64(s string) ([]byte, error) { return base64.StdEncoding.Strict().DecodeString(s) }

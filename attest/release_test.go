@@ -887,10 +887,10 @@ func TestParseDigest(t *testing.T) {
 	}
 }
 
-func TestDecodeB64(t *testing.T) {
-	for in, ok := range map[string]bool{"": true, "YQ==": true, "YQ": false, "YQ=": false, "-_8=": false, "+/8=": true, "YR==": false} {
-		if _, err := DecodeB64(in); (err == nil) != ok {
-			t.Errorf("DecodeB64(%q): %v, want ok=%v", in, err, ok)
+func TestDecodeBase64(t *testing.T) {
+	for in, ok := range map[string]bool{"": true, "YQ==": true, "YQ": false, "YQ=": false, "-_8=": false, "+/8=": true, "YR==": false, "YQ\n==": false, "Y\rQ==": false} {
+		if _, err := decodeBase64(in); (err == nil) != ok {
+			t.Errorf("decodeBase64(%q): %v, want ok=%v", in, err, ok)
 		}
 	}
 }
