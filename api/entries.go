@@ -188,6 +188,10 @@ func (s *server) decisions(c echo.Context) error {
 		// The futures of one AddAll resolve together: the first wait is
 		// the only one that blocks.
 		if results[i], err = f.Wait(c.Request().Context()); err != nil {
+			if len(fs) > 1 {
+				// The records may span batches, some of which committed.
+				return fmt.Errorf("%w (records of this request in other batches may be logged: retry the whole request; logged records come back as duplicates)", err)
+			}
 			return err
 		}
 		if !results[i].Duplicate {
