@@ -26,9 +26,11 @@ fmt:
 vet:
 	$(GO) vet ./...
 
-# Go benchmarks (not run by make test): Add throughput, tile reads.
+# Go benchmarks (not run by make test): Add throughput, tile reads, proofs,
+# bulk decision records through the API handler.
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./log/ ./proofs/
+	$(GO) test -run '^$$' -bench DecisionsBulk -benchtime 400000x ./api/
 
 clean:
 	rm -rf $(BIN)
