@@ -431,7 +431,10 @@ func TestGracefulShutdown(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "data")
 	l := newLedger(t, vkey)
 
-	s := startServer(t, "first", data, "--key", keyFile)
+	// Batches wait up to 50 ms for more entries, so that at any moment
+	// most writers have a request in flight: the signal is sure to catch
+	// some, however fast commits are.
+	s := startServer(t, "first", data, "--key", keyFile, "--batch-age", "50ms")
 	ld := startLoad(s, l, true)
 	// Signal once the writers are well under way.
 	deadline := time.Now().Add(5 * time.Second)
