@@ -21,7 +21,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -215,19 +214,7 @@ func (c *receiptChecker) openCheckpoint(t *testing.T, b string) (tlog.Tree, *not
 	if err != nil {
 		t.Fatalf("checkpoint does not verify with x/mod and the log key: %v\n%s", err, b)
 	}
-	lines := strings.Split(n.Text, "\n")
-	if len(lines) != 4 || lines[0] != c.origin || lines[3] != "" {
-		t.Fatalf("checkpoint text %q", n.Text)
-	}
-	size, err := strconv.ParseInt(lines[1], 10, 64)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := tlog.ParseHash(lines[2])
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tlog.Tree{N: size, Hash: h}, n
+	return checkpointTree(t, n, c.origin), n
 }
 
 // check verifies a full receipt for entry (nil: whatever entry it holds)
@@ -402,22 +389,7 @@ func newTestKey(t *testing.T, alg string) *testKey {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pub, err := sv.PublicKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	der, err := x509.MarshalPKIXPublicKey(pub)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum := sha256.Sum256(der)
-	return &testKey{
-		sv:  sv,
-		pub: pub,
-		pem: string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})),
-		der: der,
-		fp:  "sha256:" + hex.EncodeToString(sum[:]),
-	}
+	return keyFromSignerVerifier(t, sv)
 }
 
 // newECDSATestKey is a P-256 testKey with its private key.
@@ -436,6 +408,13 @@ func keyFromSigner(t *testing.T, priv crypto.PrivateKey) *testKey {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return keyFromSignerVerifier(t, sv)
+}
+
+// keyFromSignerVerifier is the testKey of a sigstore signer: its public
+// key as PEM and DER, and its fingerprint computed here.
+func keyFromSignerVerifier(t *testing.T, sv signature.SignerVerifier) *testKey {
+	t.Helper()
 	pub, err := sv.PublicKey()
 	if err != nil {
 		t.Fatal(err)

@@ -121,8 +121,15 @@ func (ts *testServer) checkpoint(t *testing.T) (tlog.Tree, []byte) {
 	if err != nil {
 		t.Fatalf("checkpoint does not verify with x/mod: %v\n%s", err, body)
 	}
+	return checkpointTree(t, n, ts.signer.Name()), body
+}
+
+// checkpointTree parses the text of an opened checkpoint note of origin
+// (origin, size, root hash) into x/mod's tlog.Tree.
+func checkpointTree(t *testing.T, n *note.Note, origin string) tlog.Tree {
+	t.Helper()
 	lines := strings.Split(n.Text, "\n")
-	if len(lines) != 4 || lines[0] != ts.signer.Name() || lines[3] != "" {
+	if len(lines) != 4 || lines[0] != origin || lines[3] != "" {
 		t.Fatalf("checkpoint text %q", n.Text)
 	}
 	size, err := strconv.ParseInt(lines[1], 10, 64)
@@ -133,7 +140,7 @@ func (ts *testServer) checkpoint(t *testing.T) (tlog.Tree, []byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return tlog.Tree{N: size, Hash: h}, body
+	return tlog.Tree{N: size, Hash: h}
 }
 
 // tileReader fetches C2SP tiles over HTTP for x/mod's TileHashReader. The
