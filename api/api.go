@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/tlogai/tlog/attest"
 	"github.com/tlogai/tlog/log"
@@ -59,6 +60,44 @@ type Config struct {
 	// a witnessed checkpoint covering its entries. Default 10s: a few
 	// witnessing rounds.
 	WitnessWait time.Duration
+
+	// Writers, when set, are the only ones who may write: every write
+	// (POST /add, attestations, decisions) needs a writer's bearer token
+	// (401 otherwise) and stays within its scopes (403). Reads stay
+	// public. Nil leaves writing open to anyone. Server.SetWriters
+	// replaces them while serving.
+	Writers *Writers
+
+	// ClientCertWriters, when set (tlog serve --client-ca), also admits as
+	// a writer any request over TLS with a verified client certificate
+	// and no token: the writer is named by the certificate's subject
+	// common name, within the scopes of the writers-file line of that name
+	// if there is one, else unscoped. Writing then needs a certificate or
+	// a token, even with no Writers.
+	ClientCertWriters bool
+
+	// AllowedHosts, when set, are the only Host header values served
+	// (names, compared without port and case; or exact host:port); others
+	// get 421. Empty serves any Host.
+	AllowedHosts []string
+
+	// RateLimit is the sustained requests per second allowed to each
+	// writer (writes with a token) and to each client address (everything
+	// else), as a token bucket of RateBurst; over it, 429 with
+	// Retry-After. 0 turns rate limits off.
+	RateLimit float64
+	// RateBurst is the bucket size. Default 2×RateLimit (at least 1).
+	RateBurst int
+
+	// MaxRequests caps the requests being handled at once; beyond, 503
+	// with Retry-After at once, before the body is read. Default 1024.
+	MaxRequests int
+
+	// SubmissionMemory is the memory that large submissions (attestation
+	// and decision bodies, with what parsing them takes) may hold at
+	// once: each reserves a multiple of its body's size before reading it
+	// and waits up to 5 s for room, else 503. Default 256 MiB.
+	SubmissionMemory int64
 }
 
 // Defaults of Config.
@@ -66,6 +105,16 @@ const (
 	DefaultAttestationBodyLimit = 8 << 20
 	DefaultDecisionBodyLimit    = 32 << 20
 	DefaultWitnessWait          = 10 * time.Second
+	DefaultMaxRequests          = 1024
+	DefaultSubmissionMemory     = 256 << 20
+)
+
+// Memory a submission reserves, as a multiple of its body: the body, the
+// parsed records, their entries and the receipts (decisions); the decoded
+// envelope, the statement parsed and re-encoded (attestations).
+const (
+	decisionMemoryFactor    = 4
+	attestationMemoryFactor = 8
 )
 
 // Content types and cache policies of c2sp.org/tlog-tiles.
@@ -82,12 +131,31 @@ const (
 type server struct {
 	cfg Config
 	log *log.Log
+	// writers and publishers are replaced whole on reload.
+	writers    atomic.Pointer[Writers]
+	publishers atomic.Pointer[attest.Policy]
+	inFlight   *semaphore.Weighted
+	limiter    *rateLimiter // nil: no rate limits
+	subs       *submissions
 	// Counters of the AI endpoints, for /metrics.
-	releasesLogged, decisionsLogged, rejected atomic.Uint64
+	releasesLogged, decisionsLogged, rejected, unauthorized, rateLimitedN, busy atomic.Uint64
 }
 
+// Server is the HTTP handler of tlog serve.
+type Server struct {
+	http.Handler
+	s *server
+}
+
+// SetWriters replaces the writers (nil opens writing to anyone). Requests
+// in flight finish under the writers they started with.
+func (srv *Server) SetWriters(ws *Writers) { srv.s.writers.Store(ws) }
+
+// SetPublishers replaces the publisher policy (nil: any publisher).
+func (srv *Server) SetPublishers(p *attest.Policy) { srv.s.publishers.Store(p) }
+
 // New returns the HTTP handler of tlog serve.
-func New(cfg Config) http.Handler {
+func New(cfg Config) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -100,10 +168,34 @@ func New(cfg Config) http.Handler {
 	if cfg.WitnessWait <= 0 {
 		cfg.WitnessWait = DefaultWitnessWait
 	}
-	s := &server{cfg: cfg, log: cfg.Log}
+	if cfg.MaxRequests <= 0 {
+		cfg.MaxRequests = DefaultMaxRequests
+	}
+	if cfg.SubmissionMemory <= 0 {
+		cfg.SubmissionMemory = DefaultSubmissionMemory
+	}
+	for i, h := range cfg.AllowedHosts {
+		cfg.AllowedHosts[i] = strings.ToLower(strings.TrimSuffix(h, "."))
+	}
+	s := &server{
+		cfg:      cfg,
+		log:      cfg.Log,
+		inFlight: semaphore.NewWeighted(int64(cfg.MaxRequests)),
+		subs:     &submissions{sem: semaphore.NewWeighted(cfg.SubmissionMemory), max: cfg.SubmissionMemory},
+	}
+	s.writers.Store(cfg.Writers)
+	s.publishers.Store(cfg.Publishers)
+	if cfg.RateLimit > 0 {
+		burst := cfg.RateBurst
+		if burst <= 0 {
+			burst = max(1, int(2*cfg.RateLimit))
+		}
+		s.limiter = newRateLimiter(cfg.RateLimit, burst)
+	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
+	e.Use(s.guard)
 
 	// Every read answers HEAD too (net/http sends no body for it).
 	get := func(path string, h echo.HandlerFunc) { e.Match([]string{http.MethodGet, http.MethodHead}, path, h) }
@@ -121,7 +213,15 @@ func New(cfg Config) http.Handler {
 	e.POST("/api/v1/decisions", s.decisions)
 	get("/api/v1/blobs/:digest", s.blob)
 	get("/api/v1/search", s.search)
-	return e
+	// Browsers' cross-origin writes (Sec-Fetch-Site, Origin against Host)
+	// are refused before any route: a page on another site cannot make a
+	// visitor's browser write to the log.
+	cop := http.NewCrossOriginProtection()
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		http.Error(w, "cross-origin request refused: write from a client, not from a web page", http.StatusForbidden)
+	}))
+	return &Server{Handler: cop.Handler(e), s: s}
 }
 
 // GET /checkpoint: the latest signed checkpoint.

@@ -111,6 +111,11 @@ func (s *server) attestation(c echo.Context) error {
 	if err := s.gate(); err != nil {
 		return err
 	}
+	release, err := s.reserve(c, s.cfg.AttestationBodyLimit, attestationMemoryFactor)
+	if err != nil {
+		return err
+	}
+	defer release()
 	body, err := readBody(c.Request(), s.cfg.AttestationBodyLimit)
 	if err != nil {
 		return err
@@ -119,7 +124,7 @@ func (s *server) attestation(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	rel, err := attest.Admit(sub, s.cfg.Publishers, log.MaxEntrySize)
+	rel, err := attest.Admit(sub, s.publishers.Load(), log.MaxEntrySize)
 	if err != nil {
 		return err
 	}
@@ -129,7 +134,8 @@ func (s *server) attestation(c echo.Context) error {
 	}
 	if !res.Duplicate {
 		s.releasesLogged.Add(1)
-		s.cfg.Logger.Info("model release logged", "index", res.Index, "subjects", rel.Subjects, "signer", rel.Signer)
+		s.cfg.Logger.Info("model release logged", "index", res.Index, "subjects", rel.Subjects, "signer", rel.Signer,
+			"writer", writerName(c), "client", clientAddr(c.Request()), "request_id", c.Get(ctxRequestID))
 	}
 	rs, code, err := s.receipts(c.Request().Context(), [][]byte{rel.Entry}, []log.Result{res}, opts)
 	if err != nil {
@@ -157,6 +163,11 @@ func (s *server) decisions(c echo.Context) error {
 	if ndjson {
 		limit = s.cfg.DecisionBodyLimit
 	}
+	release, err := s.reserve(c, limit, decisionMemoryFactor)
+	if err != nil {
+		return err
+	}
+	defer release()
 	body, err := readBody(c.Request(), limit)
 	if err != nil {
 		return err
@@ -171,7 +182,16 @@ func (s *server) decisions(c echo.Context) error {
 		if err != nil {
 			return err
 		}
-		recs = []attest.DecisionEntry{{Entry: entry, Terms: d.Terms()}}
+		recs = []attest.DecisionEntry{{Entry: entry, Terms: d.Terms(), System: d.System}}
+	}
+	if err := checkSystems(c, func(yield func(int, string) bool) {
+		for i := range recs {
+			if !yield(i, recs[i].System) {
+				return
+			}
+		}
+	}); err != nil {
+		return err
 	}
 	entries := make([]log.Entry, len(recs))
 	data := make([][]byte, len(recs))
@@ -184,6 +204,13 @@ func (s *server) decisions(c echo.Context) error {
 		return err
 	}
 	results := make([]log.Result, len(fs))
+	fresh := 0
+	defer func() {
+		if len(results) > 0 && fresh > 0 {
+			s.cfg.Logger.Info("decisions logged", "writer", writerName(c), "client", clientAddr(c.Request()),
+				"count", len(results), "new", fresh, "first_index", results[0].Index, "request_id", c.Get(ctxRequestID))
+		}
+	}()
 	for i, f := range fs {
 		// The futures of one AddAll resolve together: the first wait is
 		// the only one that blocks.
@@ -196,6 +223,7 @@ func (s *server) decisions(c echo.Context) error {
 		}
 		if !results[i].Duplicate {
 			s.decisionsLogged.Add(1)
+			fresh++
 		}
 	}
 	rs, code, err := s.receipts(c.Request().Context(), data, results, opts)
@@ -295,6 +323,17 @@ func (s *server) waitWitnessed(ctx context.Context, index uint64) bool {
 		case <-tick.C:
 		}
 	}
+}
+
+// reserve takes memory for a submission of at most limit bytes before its
+// body is read: factor times its announced length, or its limit when it
+// announces none (chunked).
+func (s *server) reserve(c echo.Context, limit, factor int) (func(), error) {
+	n := int64(limit)
+	if cl := c.Request().ContentLength; cl >= 0 && cl < n {
+		n = cl
+	}
+	return s.subs.reserve(c.Request().Context(), n*int64(factor))
 }
 
 // gate refuses submissions while AddGate does.

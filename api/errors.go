@@ -34,6 +34,17 @@ var errBadBody = &httpError{http.StatusBadRequest, "couldn't read the request bo
 
 func badRequest(msg string) error { return &httpError{http.StatusBadRequest, msg} }
 
+// errUnauthorized: no writer token, or not one of the log's writers (401,
+// with a WWW-Authenticate challenge).
+func errUnauthorized(msg string) error { return &httpError{http.StatusUnauthorized, msg} }
+
+// forbidden: a writer outside its scopes (403, naming the rule).
+func forbidden(msg string) error { return &httpError{http.StatusForbidden, msg} }
+
+// errTooBusy: the cap on requests in flight, or on the memory of large
+// submissions, is reached (503: retry shortly).
+var errTooBusy = &httpError{http.StatusServiceUnavailable, "the log is busy with other requests; retry shortly"}
+
 func notFound(msg string) error { return &httpError{http.StatusNotFound, msg} }
 
 // notWitnessedYet: the entry is not in a witnessed checkpoint yet; it will
@@ -58,6 +69,11 @@ func (e *httpError) Error() string { return e.msg }
 // clients come back soon.
 const retryAfter = "1"
 
+// retryAfterStorage is the Retry-After once the store failed (a full or
+// failing disk): nothing changes until an operator acts and restarts the
+// log, so clients are asked to come back in minutes, not hammer it.
+const retryAfterStorage = "300"
+
 // status maps an error to its HTTP status and the one-line reason sent to
 // the client. This is the only place where errors become statuses.
 func status(err error) (int, string) {
@@ -66,6 +82,8 @@ func status(err error) (int, string) {
 	switch {
 	case errors.As(err, &he):
 		return he.status, he.msg
+	case errors.As(err, new(*rateLimited)):
+		return http.StatusTooManyRequests, err.Error()
 	case errors.As(err, &ee):
 		return ee.Code, fmt.Sprint(ee.Message)
 	case errors.Is(err, proofs.ErrBadTilePath):
@@ -119,14 +137,35 @@ func (s *server) handleError(err error, c echo.Context) {
 		return
 	}
 	code, msg := status(err)
-	if p := c.Request().URL.Path; code >= 400 && code < 500 && (p == "/api/v1/attestations" || p == "/api/v1/decisions") {
+	r := c.Request()
+	if p := r.URL.Path; code >= 400 && code < 500 && (p == "/api/v1/attestations" || p == "/api/v1/decisions") {
 		s.rejected.Add(1)
 	}
-	if code == http.StatusServiceUnavailable {
-		c.Response().Header().Set("Retry-After", retryAfter)
+	h := c.Response().Header()
+	var rl *rateLimited
+	switch {
+	case code == http.StatusUnauthorized:
+		s.unauthorized.Add(1)
+		h.Set(echo.HeaderWWWAuthenticate, `Bearer realm="tlog writers"`)
+	case errors.As(err, &rl):
+		s.rateLimitedN.Add(1)
+		h.Set("Retry-After", rl.retryAfterSeconds())
+	case errors.Is(err, log.ErrStorage):
+		h.Set("Retry-After", retryAfterStorage)
+	case code == http.StatusServiceUnavailable:
+		if errors.Is(err, errTooBusy) {
+			s.busy.Add(1)
+		}
+		h.Set("Retry-After", retryAfter)
 	}
-	if code >= 500 && !errors.Is(err, log.ErrPushback) && !errors.Is(err, log.ErrClosed) && !errors.Is(err, log.ErrTimeout) {
-		s.cfg.Logger.Error("request failed", "method", c.Request().Method, "path", c.Request().URL.Path, "err", err)
+	if _, write := writeKinds[r.URL.Path]; write && r.Method == http.MethodPost && code >= 400 {
+		// Accountability: one line per refused write, never a token.
+		s.cfg.Logger.Info("write refused", "writer", writerName(c), "client", clientAddr(r), "route", r.URL.Path,
+			"status", code, "reason", firstLine(msg), "request_id", c.Get(ctxRequestID))
+	}
+	if code >= 500 && !errors.Is(err, log.ErrPushback) && !errors.Is(err, log.ErrClosed) && !errors.Is(err, log.ErrTimeout) &&
+		!errors.Is(err, errTooBusy) && !errors.Is(err, log.ErrStorage) {
+		s.cfg.Logger.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err, "request_id", c.Get(ctxRequestID))
 	}
 	switch {
 	case c.Request().Method == http.MethodHead:
@@ -150,4 +189,10 @@ func (s *server) handleError(err error, c echo.Context) {
 	default:
 		_ = c.Blob(code, contentTypeText, []byte(msg+"\n"))
 	}
+}
+
+// firstLine is the first line of a reason, for log lines.
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
 }

@@ -302,10 +302,12 @@ func (d *Decision) Terms() [][]byte {
 // MaxBatch is the most decision records in one NDJSON request.
 const MaxBatch = 10000
 
-// DecisionEntry is a parsed record of a batch: its entry and search terms.
+// DecisionEntry is a parsed record of a batch: its entry, its search terms
+// and the system it is logged for (which writer scopes are checked against).
 type DecisionEntry struct {
-	Entry []byte
-	Terms [][]byte
+	Entry  []byte
+	Terms  [][]byte
+	System string
 }
 
 // LineError is a rejected line of an NDJSON batch (lines count from 1).
@@ -379,7 +381,7 @@ func ParseDecisions(body []byte) ([]DecisionEntry, error) {
 			bad = append(bad, LineError{n, err})
 			continue
 		}
-		out = append(out, DecisionEntry{entry, d.Terms()})
+		out = append(out, DecisionEntry{entry, d.Terms(), d.System})
 	}
 	if len(bad) > 0 {
 		return nil, &BatchError{Lines: bad, Records: records}

@@ -26,9 +26,14 @@ const maxResponse = 1 << 20
 
 // logClient talks to a log's HTTP API.
 type logClient struct {
-	base *url.URL
-	hc   *http.Client
+	base  *url.URL
+	hc    *http.Client
+	token string // a writer token (TLOG_TOKEN), sent with writes
 }
+
+// tokenEnv names the environment variable the client commands take a
+// writer token from: a token on the command line would show in ps.
+const tokenEnv = "TLOG_TOKEN"
 
 func newLogClient(raw string) (*logClient, error) {
 	if raw == "" {
@@ -42,7 +47,7 @@ func newLogClient(raw string) (*logClient, error) {
 		return nil, fmt.Errorf("--log %q is not an http(s) URL", raw)
 	}
 	u.Path = strings.TrimSuffix(u.Path, "/")
-	return &logClient{base: u, hc: &http.Client{Timeout: requestTimeout}}, nil
+	return &logClient{base: u, hc: &http.Client{Timeout: requestTimeout}, token: strings.TrimSpace(os.Getenv(tokenEnv))}, nil
 }
 
 // get fetches path (relative to the log's prefix) and returns the body of a
@@ -124,6 +129,9 @@ func (c *logClient) post(ctx context.Context, path string, q url.Values, content
 		return 0, nil, nil, err
 	}
 	req.Header.Set("Content-Type", contentType)
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		return 0, nil, nil, err

@@ -26,7 +26,7 @@ func main() {
 		SilenceErrors: true,
 	}
 	root.AddCommand(serveCmd(), keygenCmd(), fsckCmd(), getCmd(), proveCmd(), verifyCmd(), consistencyCmd(),
-		attestCmd(), decideCmd(), searchCmd(), decisionCmd())
+		attestCmd(), decideCmd(), searchCmd(), decisionCmd(), tokenCmd())
 	if err := root.Execute(); err != nil {
 		var ee exitError
 		if errors.As(err, &ee) {

@@ -2,11 +2,11 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -33,25 +33,38 @@ const (
 )
 
 // HTTP server timeouts. Entries are small (≤ 64 KiB) and answers are
-// immediate once committed, so generous bounds only cut off stuck or
+// immediate once committed, so these bounds only cut off stuck or
 // malicious clients.
 const (
 	// readHeaderTimeout: slowloris protection.
 	readHeaderTimeout = 10 * time.Second
-	// readTimeout: a 64 KiB body on a slow link.
+	// readTimeout: a 32 MiB decision batch at ~1.5 MB/s, or a 64 KiB body
+	// on a very slow link.
 	readTimeout = 30 * time.Second
 	// writeTimeout: from the end of the request headers to the end of the
 	// answer, which for POST /add includes the commit (milliseconds when
 	// healthy); a store stuck longer than this cuts the connection.
 	writeTimeout = time.Minute
-	// idleTimeout: keep-alive connections of busy writers stay open.
-	idleTimeout = 2 * time.Minute
+	// idleTimeout: keep-alive connections of busy writers stay open
+	// between requests; idle ones are not left to pile up.
+	idleTimeout = 30 * time.Second
 	// shutdownTimeout: how long SIGTERM waits for requests in flight.
 	shutdownTimeout = 30 * time.Second
 )
 
-// serveGCPercent is the GOGC of tlog serve unless the environment sets one.
-const serveGCPercent = 400
+// Defaults of the abuse bounds.
+const (
+	// defaultMemoryLimit keeps tlog serve under 1 GiB of RSS under any
+	// mix of requests: GOMEMLIMIT is set to three quarters of it and large
+	// submissions share a quarter.
+	defaultMemoryLimit = 768 << 20
+	// defaultMaxConnections: beyond, new connections wait in the
+	// kernel's backlog.
+	defaultMaxConnections = 4096
+	// defaultRateLimit applies to listeners beyond loopback: requests/s
+	// per writer and per client address.
+	defaultRateLimit = 200
+)
 
 type serveFlags struct {
 	data, listen, keyFile, origin, logLevel string
@@ -59,6 +72,11 @@ type serveFlags struct {
 	witnessInterval, witnessWait            time.Duration
 	batchSize, poolSize, tileCache, nodes   int
 	batchAge, history, commitTimeout        time.Duration
+	writeTokens, allowedHosts               string
+	tlsCert, tlsKey, clientCA               string
+	rateLimit                               float64
+	rateBurst, maxRequests, maxConns        int
+	memoryLimit                             int64
 }
 
 func serveCmd() *cobra.Command {
@@ -92,45 +110,79 @@ finishes those in flight and closes the store.`,
 	fl.DurationVar(&f.witnessInterval, "witness-interval", time.Second, "least time between two witnessing rounds")
 	fl.DurationVar(&f.witnessWait, "witness-wait", api.DefaultWitnessWait, "longest a ?wait=witnessed submission waits for a witnessed checkpoint before answering 202 with the log's own")
 	fl.StringVar(&f.publishers, "publishers", "", "publisher policy file: lines '<subject name prefix> sha256:<key fingerprint>...'; releases of covered models signed by other keys get 403 (default: open log)")
+	fl.StringVar(&f.writeTokens, "write-tokens", "", "writers file (mode 0600): lines '<name> <token> [kinds=raw,release,decision] [systems=pattern,...]'; every write then needs Authorization: Bearer <token> (default: anyone may write); reloaded on SIGHUP")
+	fl.StringVar(&f.allowedHosts, "allowed-hosts", "", "comma-separated Host names served (others get 421); default any")
+	fl.Float64Var(&f.rateLimit, "rate-limit", -1, "requests per second per writer and per client address, beyond which 429 (0: off; default: off on a loopback listener, 200 otherwise)")
+	fl.IntVar(&f.rateBurst, "rate-burst", 0, "burst of the rate limit (default twice --rate-limit)")
+	fl.IntVar(&f.maxRequests, "max-requests", api.DefaultMaxRequests, "most requests handled at once; beyond, 503 with Retry-After")
+	fl.IntVar(&f.maxConns, "max-connections", defaultMaxConnections, "most open connections; beyond, new ones wait to be accepted")
+	fl.Int64Var(&f.memoryLimit, "memory-limit", defaultMemoryLimit, "memory budget in bytes: GOMEMLIMIT is 3/4 of it (unless set in the environment) and large submissions share 1/4")
+	fl.StringVar(&f.tlsCert, "tls-cert", "", "TLS certificate chain (PEM); with --tls-key, serve HTTPS (TLS 1.2+); reloaded on SIGHUP")
+	fl.StringVar(&f.tlsKey, "tls-key", "", "TLS private key (PEM, mode 0600)")
+	fl.StringVar(&f.clientCA, "client-ca", "", "CA certificates (PEM) of writers' client certificates: a writer may present one instead of a token, named by the certificate's subject common name")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	return cmd
 }
 
 func serve(cmd *cobra.Command, f serveFlags) error {
 	// Catch SIGTERM and SIGINT from the very start, so that a stop sent as
-	// soon as the log is up still drains it rather than killing it.
+	// soon as the log is up still drains it rather than killing it; SIGHUP
+	// reloads files and must never kill it.
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
 	defer signal.Stop(sig)
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	// Everything this process creates (store, keys, state) is its own:
+	// directories 0700, files 0600, whatever umask it was started with.
+	syscall.Umask(0o077)
 
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
 		return fmt.Errorf("--log-level: %w", err)
 	}
 	logger := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
-	// The server's live heap is small (Pebble's block cache is not on the Go
-	// heap) while every request allocates: collecting less often buys about
-	// a tenth more throughput under load. GOGC in the environment wins.
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(serveGCPercent)
+	if err := f.validate(); err != nil {
+		return err
+	}
+	// The memory budget: the Go heap is bounded by GOMEMLIMIT (the
+	// collector works harder near it), unless the environment sets one.
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(f.memoryLimit / 4 * 3)
 	}
 
 	if err := os.MkdirAll(f.data, 0o700); err != nil {
 		return fmt.Errorf("couldn't create data directory: %w", err)
 	}
-	if err := f.validate(); err != nil {
-		return err
-	}
+	r := &reloadable{writersFile: f.writeTokens, publishersFile: f.publishers, certFile: f.tlsCert, keyFile: f.tlsKey, logger: logger}
 	var publishers *attest.Policy
 	if f.publishers != "" {
-		text, err := os.ReadFile(f.publishers)
-		if err != nil {
-			return fmt.Errorf("--publishers: %w", err)
-		}
-		if publishers, err = attest.ParsePolicy(text); err != nil {
-			return fmt.Errorf("--publishers %s: %w", f.publishers, err)
+		var err error
+		if publishers, err = loadPublishers(f.publishers); err != nil {
+			return err
 		}
 		logger.Info("publisher policy loaded", "file", f.publishers, "rules", publishers.Rules())
+	}
+	var writers *api.Writers
+	if f.writeTokens != "" {
+		var err error
+		if writers, err = readWritersFile(f.writeTokens); err != nil {
+			return err
+		}
+		logger.Info("writers loaded; writes need a token", "file", f.writeTokens, "writers", writers.Len())
+	} else if f.clientCA == "" {
+		logger.Warn("no --write-tokens: anyone who can reach this log may write to it")
+	}
+	var tlsCfg *tls.Config
+	if f.tlsCert != "" {
+		if err := r.loadCert(); err != nil {
+			return err
+		}
+		var err error
+		if tlsCfg, err = r.tlsConfig(f.clientCA); err != nil {
+			return err
+		}
 	}
 	s, err := loadOrCreateKey(cmd, f, logger)
 	if err != nil {
@@ -151,12 +203,26 @@ func serve(cmd *cobra.Command, f serveFlags) error {
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", f.listen)
+	ln, err := listen(f.listen, f.maxConns, tlsCfg)
 	if err != nil {
 		l.Close()
-		return fmt.Errorf("couldn't listen: %w", err)
+		return err
 	}
-	apiCfg := api.Config{Log: l, Logger: logger, Publishers: publishers, WitnessWait: f.witnessWait}
+	rateLimit := f.rateLimit
+	if rateLimit < 0 {
+		rateLimit = defaultRateLimit
+		if isLoopback(f.listen) {
+			rateLimit = 0
+		}
+	}
+	apiCfg := api.Config{
+		Log: l, Logger: logger, Publishers: publishers, WitnessWait: f.witnessWait,
+		Writers: writers, ClientCertWriters: f.clientCA != "",
+		AllowedHosts: splitList(f.allowedHosts),
+		RateLimit:    rateLimit, RateBurst: f.rateBurst,
+		MaxRequests:      f.maxRequests,
+		SubmissionMemory: f.memoryLimit / 4,
+	}
 	fatal := make(chan error, 1)
 	ctx, cancelWitnessing := context.WithCancel(context.Background())
 	defer cancelWitnessing()
@@ -169,8 +235,9 @@ func serve(cmd *cobra.Command, f serveFlags) error {
 		w.apiHooks(&apiCfg)
 		w.start(ctx, l, f.witnessInterval, func(err error) { fatal <- err })
 	}
+	r.srv = api.New(apiCfg)
 	srv := &http.Server{
-		Handler:           api.New(apiCfg),
+		Handler:           r.srv,
 		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       readTimeout,
 		WriteTimeout:      writeTimeout,
@@ -180,17 +247,29 @@ func serve(cmd *cobra.Command, f serveFlags) error {
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
-	logger.Info("listening", "addr", ln.Addr().String(), "origin", l.Origin(), "vkey", s.VerifierKey())
+	scheme := "http"
+	if tlsCfg != nil {
+		scheme = "https"
+	}
+	logger.Info("listening", "addr", ln.Addr().String(), "scheme", scheme, "origin", l.Origin(), "vkey", s.VerifierKey(), "rate_limit", rateLimit)
 
 	var stopErr error
-	select {
-	case err := <-served:
-		l.Close()
-		return fmt.Errorf("HTTP server stopped: %w", err)
-	case got := <-sig:
-		logger.Info("shutting down", "signal", got.String())
-	case stopErr = <-fatal:
-		logger.Error("refusing to sign; stopping", "err", stopErr)
+wait:
+	for {
+		select {
+		case err := <-served:
+			l.Close()
+			return fmt.Errorf("HTTP server stopped: %w", err)
+		case <-hup:
+			logger.Info("SIGHUP: reloading")
+			r.reload()
+		case got := <-sig:
+			logger.Info("shutting down", "signal", got.String())
+			break wait
+		case stopErr = <-fatal:
+			logger.Error("refusing to sign; stopping", "err", stopErr)
+			break wait
+		}
 	}
 	cancelWitnessing()
 	// Stop accepting requests and let those in flight finish: their
@@ -206,6 +285,17 @@ func serve(cmd *cobra.Command, f serveFlags) error {
 	}
 	logger.Info("stopped", "size", l.Published().Size)
 	return stopErr
+}
+
+// splitList splits a comma-separated flag, dropping empty items.
+func splitList(s string) []string {
+	var out []string
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 // validate rejects sizes that make no sense (the log would read 0 as its
@@ -224,6 +314,18 @@ func (f serveFlags) validate() error {
 	}
 	if f.commitTimeout <= 0 || f.witnessInterval <= 0 || f.witnessWait <= 0 {
 		return errors.New("--commit-timeout, --witness-interval and --witness-wait must be positive")
+	}
+	if f.maxRequests < 1 || f.maxConns < 1 || f.rateBurst < 0 {
+		return errors.New("--max-requests and --max-connections must be at least 1, --rate-burst not negative")
+	}
+	if f.memoryLimit < 64<<20 {
+		return fmt.Errorf("--memory-limit %d: at least 64 MiB (%d)", f.memoryLimit, 64<<20)
+	}
+	if (f.tlsCert == "") != (f.tlsKey == "") {
+		return errors.New("--tls-cert and --tls-key go together")
+	}
+	if f.clientCA != "" && f.tlsCert == "" {
+		return errors.New("--client-ca needs --tls-cert and --tls-key")
 	}
 	return nil
 }
@@ -281,7 +383,7 @@ func loadOrCreateKey(cmd *cobra.Command, f serveFlags, logger *slog.Logger) (*si
 			fmt.Fprintf(cmd.OutOrStdout(), "created a new log key in %s; the log's public key is:\n%s\n", path, vkey)
 		}
 	}
-	b, err := os.ReadFile(path)
+	b, err := keyfile.ReadPrivate(path)
 	if err != nil {
 		return nil, fmt.Errorf("couldn't read key: %w", err)
 	}

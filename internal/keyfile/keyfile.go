@@ -6,6 +6,7 @@ package keyfile
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 )
@@ -52,6 +53,11 @@ func WriteSynced(path string, data []byte, flag int, mode os.FileMode) error {
 	if err != nil {
 		return err
 	}
+	// The mode exactly, whatever the umask (a server runs with 077).
+	if err := f.Chmod(mode); err != nil {
+		f.Close()
+		return err
+	}
 	if _, err := f.Write(data); err != nil {
 		f.Close()
 		return err
@@ -74,4 +80,25 @@ func SyncDir(dir string) error {
 	}
 	defer d.Close()
 	return d.Sync()
+}
+
+// ReadPrivate reads a secret file (a signer key, a TLS key, a writer tokens
+// file), refusing one that its group or others may read or write: a secret
+// readable by other users of the machine is not secret, and the operator
+// should know before the server runs with it. The error names the chmod
+// that fixes it.
+func ReadPrivate(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		return nil, fmt.Errorf("%s is accessible to other users (mode %04o): it holds a secret; run: chmod 600 %s", path, perm, path)
+	}
+	return io.ReadAll(f)
 }
