@@ -392,7 +392,7 @@ func checkBundle(t *testing.T, b []byte, want [][]byte) {
 // storeSet writes one key of a closed log's store, for tampering.
 func storeSet(t *testing.T, cfg Config, mutate func(db *pebble.DB)) {
 	t.Helper()
-	db, err := pebble.Open(cfg.Dir, &pebble.Options{FS: cfg.FS, Logger: quietPebbleLogger{testLogger(t)}})
+	db, err := pebble.Open(cfg.Dir, &pebble.Options{FS: cfg.FS, Logger: &quietPebbleLogger{l: testLogger(t)}})
 	if err != nil {
 		t.Fatal(err)
 	}

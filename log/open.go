@@ -66,7 +66,7 @@ func openPebble(cfg Config, readOnly bool) (*pebble.DB, error) {
 	opts := &pebble.Options{
 		FS:       cfg.FS,
 		ReadOnly: readOnly,
-		Logger:   quietPebbleLogger{cfg.Logger},
+		Logger:   &quietPebbleLogger{l: cfg.Logger},
 		// Pebble reserves its memtables' memory in the block cache: add
 		// it, or the memtables take the whole cache and every dedup
 		// lookup reads its blocks from disk.

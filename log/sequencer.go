@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -450,17 +451,39 @@ func (l *Log) lookup(leaf *proofs.Hash) (uint64, bool, error) {
 }
 
 // quietPebbleLogger sends Pebble's chatter to debug level.
-type quietPebbleLogger struct{ l *slog.Logger }
+type quietPebbleLogger struct {
+	l *slog.Logger
 
-func (q quietPebbleLogger) Infof(format string, args ...any) {
+	mu         sync.Mutex
+	last       time.Time // guarded by mu: when an error was last logged
+	suppressed int       // guarded by mu: errors not logged since
+}
+
+// pebbleErrorInterval is the least time between two Pebble error lines:
+// a full disk makes Pebble retry (and report) its background work many
+// times a second, which would bury everything else and fill the disk of
+// the logs too.
+const pebbleErrorInterval = 10 * time.Second
+
+func (q *quietPebbleLogger) Infof(format string, args ...any) {
 	q.l.Debug(fmt.Sprintf(format, args...), "component", "pebble")
 }
 
-func (q quietPebbleLogger) Errorf(format string, args ...any) {
-	q.l.Error(fmt.Sprintf(format, args...), "component", "pebble")
+func (q *quietPebbleLogger) Errorf(format string, args ...any) {
+	q.mu.Lock()
+	now := time.Now()
+	if now.Sub(q.last) < pebbleErrorInterval {
+		q.suppressed++
+		q.mu.Unlock()
+		return
+	}
+	n := q.suppressed
+	q.last, q.suppressed = now, 0
+	q.mu.Unlock()
+	q.l.Error(fmt.Sprintf(format, args...), "component", "pebble", "suppressed_since_last", n)
 }
 
-func (q quietPebbleLogger) Fatalf(format string, args ...any) {
+func (q *quietPebbleLogger) Fatalf(format string, args ...any) {
 	q.l.Error(fmt.Sprintf(format, args...), "component", "pebble", "fatal", true)
 	os.Exit(1)
 }
