@@ -344,5 +344,3 @@ func (s *server) mustCheckpointTLS(t *testing.T, base string) int64 {
 	}
 	return c.size
 }
-
-
