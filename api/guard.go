@@ -57,6 +57,13 @@ func (s *server) guard(next echo.HandlerFunc) echo.HandlerFunc {
 		if err := s.checkHost(r.Host); err != nil {
 			return err
 		}
+		// Browsers' cross-origin writes (Sec-Fetch-Site, or Origin
+		// against Host) are refused: a page on another site cannot make
+		// a visitor's browser write to the log. Reads are safe methods
+		// and pass.
+		if err := s.cop.Check(r); err != nil {
+			return forbidden("cross-origin request refused: write from a client, not from a web page")
+		}
 		if !s.inFlight.TryAcquire(1) {
 			return errTooBusy
 		}
