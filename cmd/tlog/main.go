@@ -1,8 +1,10 @@
 // Command tlog runs and uses a transparency log for AI: a C2SP tiled log of
 // model release attestations and decision records.
 //
-// Subcommands: serve (run the log), keygen (make a log key), fsck (check a
-// stopped log's store offline). Run "tlog <command> --help" for flags.
+// Subcommands: serve (run the log), keygen (make a log key), token (make
+// writer tokens), fsck (check a stopped log's store offline); get, prove,
+// verify, consistency (entries and proofs); attest, decide, search,
+// decision (AI entries). Run "tlog <command> --help" for flags.
 package main
 
 import (
