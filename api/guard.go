@@ -71,7 +71,7 @@ func (s *server) guard(next echo.HandlerFunc) echo.HandlerFunc {
 
 		kind, write := writeKinds[r.URL.Path]
 		if !write || r.Method != http.MethodPost {
-			if err := s.limit(c, "addr:"+clientAddr(r)); err != nil {
+			if err := s.limit(c, rateKey(clientAddr(r))); err != nil {
 				return err
 			}
 			return next(c)
@@ -79,7 +79,7 @@ func (s *server) guard(next echo.HandlerFunc) echo.HandlerFunc {
 		if err := s.authorize(c, kind); err != nil {
 			return err
 		}
-		key := "addr:" + clientAddr(r)
+		key := rateKey(clientAddr(r))
 		if w := writerOf(c); w != nil {
 			key = "writer:" + w.Name
 		}
@@ -233,6 +233,21 @@ func clientAddr(r *http.Request) string {
 	return r.RemoteAddr
 }
 
+// rateKey is the bucket of a client address: the address itself for IPv4,
+// its /64 for IPv6, where one host commonly holds a whole /64 and could
+// otherwise take a fresh bucket per request.
+func rateKey(addr string) string {
+	ip := net.ParseIP(addr)
+	if ip == nil || ip.To4() != nil {
+		return "addr:" + addr
+	}
+	return "addr:" + ip.Mask(net.CIDRMask(64, 128)).String() + "/64"
+}
+
+// maxBuckets bounds the rate limiter's memory (about 100 bytes a bucket):
+// past it, a client without a bucket is refused until idle ones expire.
+const maxBuckets = 100000
+
 // rateLimiter keeps one token bucket per writer or client address. Buckets
 // idle long enough to be full again are dropped, so strangers cannot grow
 // the map beyond the addresses seen in one refill period.
@@ -267,6 +282,9 @@ func (l *rateLimiter) allow(key string) (time.Duration, bool) {
 	}
 	b := l.buckets[key]
 	if b == nil {
+		if len(l.buckets) >= maxBuckets {
+			return refill, false
+		}
 		b = rate.NewLimiter(l.rate, l.burst)
 		l.buckets[key] = b
 	}

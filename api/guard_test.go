@@ -426,3 +426,34 @@ func TestSubmissionMemory(t *testing.T) {
 		t.Fatalf("tree size %d, want 1", ts.size())
 	}
 }
+
+func TestRateKey(t *testing.T) {
+	for _, tc := range []struct{ addr, want string }{
+		{"192.0.2.7", "addr:192.0.2.7"},
+		{"2001:db8:1:2:aaaa::1", "addr:2001:db8:1:2::/64"},
+		{"2001:db8:1:2:bbbb::9", "addr:2001:db8:1:2::/64"},
+		{"2001:db8:1:3::1", "addr:2001:db8:1:3::/64"},
+		{"::ffff:192.0.2.7", "addr:::ffff:192.0.2.7"},
+		{"pipe", "addr:pipe"},
+	} {
+		if got := rateKey(tc.addr); got != tc.want {
+			t.Errorf("rateKey(%q) = %q, want %q", tc.addr, got, tc.want)
+		}
+	}
+	// The limiter's map stays bounded: past maxBuckets, new keys are
+	// refused until idle buckets expire.
+	l := newRateLimiter(1, 1)
+	for i := range maxBuckets {
+		l.allow(fmt.Sprint("k", i))
+	}
+	if _, ok := l.allow("one more"); ok {
+		t.Fatal("a new bucket past maxBuckets")
+	}
+	if len(l.buckets) != maxBuckets {
+		t.Fatalf("%d buckets", len(l.buckets))
+	}
+	time.Sleep(1100 * time.Millisecond) // every bucket refills (1 token at 1/s)
+	if _, ok := l.allow("one more"); !ok {
+		t.Fatal("idle buckets were not swept")
+	}
+}
