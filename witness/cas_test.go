@@ -43,7 +43,8 @@ func (h *stallHook) hook(origin string) {
 func (h *stallHook) unstall() { h.once.Do(func() { close(h.release) }) }
 
 // waitBlockedOnLock waits until some goroutine is parked on a mutex inside
-// (*Witness).AddCheckpoint — the second request queued behind the first's
+// (*Witness).add, the body of AddCheckpoint and of the HTTP handler's
+// requests — the second request queued behind the first's
 // compare-and-swap — and fails if done delivers first: the second request
 // finished while the first was between its check and its write, which is
 // the rollback race. Bounded by a deadline.
@@ -59,7 +60,7 @@ func waitBlockedOnLock[T any](t *testing.T, done <-chan T) {
 		}
 		n := runtime.Stack(buf, true)
 		for _, g := range strings.Split(string(buf[:n]), "\n\n") {
-			if blockedOnLockIn(g, "witness.(*Witness).AddCheckpoint") {
+			if blockedOnLockIn(g, "witness.(*Witness).add") {
 				return
 			}
 		}

@@ -259,24 +259,29 @@ func TestCollectorSafety(t *testing.T) {
 	}
 
 	cases := []struct {
-		name string
-		make func(*realLog)
-		fork bool // the witnesses keep evidence
+		name     string
+		make     func(*realLog)
+		fork     bool // the witnesses keep evidence
+		badProof bool // the witness counts a failing proof (not evidence)
 	}{
 		{"restored backup: a prefix", func(r *realLog) {
 			logtest.AddAll(t, r.l, lg.x.entries[:200])
 			if p := r.l.Published(); p.Size != 200 || p.Hash != lg.x.root(t, 200) {
 				t.Fatalf("the restored copy is not a prefix: %d %x", p.Size, p.Hash)
 			}
-		}, false},
-		{"forked, same size", func(r *realLog) { r.add(t, 300, "fork") }, true},
-		{"forked, larger", func(r *realLog) { r.add(t, 400, "fork") }, true},
+		}, false, false},
+		{"forked, same size", func(r *realLog) { r.add(t, 300, "fork") }, true, false},
+		// A pushed proof that fails is refused (422) but is not evidence:
+		// whoever sends add-checkpoint writes the proof. The log itself
+		// finds the fork (the SafetyError); the witness only counts it.
+		{"forked, larger", func(r *realLog) { r.add(t, 400, "fork") }, false, true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			other := newRealLog(t, lk)
 			tc.make(other)
 			forks0 := e.witnesses[0].w.ForkCount()
+			bad0 := e.witnesses[0].w.BadProofCount()
 			c := e.collector(t, other.l)
 			w, err := c.Round(t.Context())
 			var se *SafetyError
@@ -294,6 +299,9 @@ func TestCollectorSafety(t *testing.T) {
 			}
 			if got := e.witnesses[0].w.ForkCount() - forks0; (got > 0) != tc.fork {
 				t.Errorf("witness kept %d evidence records, want evidence %v", got, tc.fork)
+			}
+			if got := e.witnesses[0].w.BadProofCount() - bad0; (got > 0) != tc.badProof {
+				t.Errorf("witness counted %d bad proofs, want some: %v", got, tc.badProof)
 			}
 		})
 	}

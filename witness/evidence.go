@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -16,8 +17,13 @@ import (
 // the log's key, that the log could not show consistent.
 type Evidence struct {
 	Origin string
-	Time   int64  // Unix seconds when the witness saw it
-	Kind   string // same-size-different-root, consistency-proof-fails
+	Time   int64 // Unix seconds when the witness saw it
+	// Kind is same-size-different-root (both checkpoints signed by the
+	// log: conclusive), or consistency-proof-fails, kept only in pull mode
+	// (Watcher), where the proof was built from the log's own tiles,
+	// authenticated against Submitted's root. A failing proof sent to
+	// add-checkpoint is never kept: anyone can write one.
+	Kind string
 	// Cosigned is the checkpoint the witness had cosigned; Submitted the
 	// one it refused (both with the log's signature).
 	Cosigned, Submitted []byte
@@ -46,13 +52,10 @@ func evidencePrefix(origin string) []byte { return append([]byte{'f'}, append([]
 // keepEvidence stores a fork record (synced: evidence must survive a crash)
 // and logs it at error level. Called under the origin's lock.
 //
-// A record is kept once per what it proves (kind and both checkpoint
-// notes): the same signed checkpoint submitted again with other junk
-// proofs adds nothing. Only the log can sign new checkpoints, so anyone
-// else can grow the evidence by at most one record per checkpoint the log
-// signed. (A consistency-proof-fails record says the log's checkpoint came
-// with a proof that fails; whether any valid proof exists is for whoever
-// reads the evidence to ask the log.)
+// Only evidence is kept: two checkpoints signed by the log at one size
+// with different roots, or (pull mode) a proof built from the log's own
+// tiles that fails. A record is kept once per what it proves (kind and
+// both checkpoint notes), so a replayed fork adds nothing.
 func (w *Witness) keepEvidence(logger *slog.Logger, origin, kind string, st state, submitted []byte, req Request) {
 	e := Evidence{Origin: origin, Time: w.cfg.Now().Unix(), Kind: kind, Cosigned: st.note, Submitted: submitted, OldSize: req.OldSize, Proof: req.Proof}
 	id := sha256.New()
@@ -84,14 +87,58 @@ func (w *Witness) keepEvidence(logger *slog.Logger, origin, kind string, st stat
 			"kind", kind, "evidence", strconv.Quote(string(e.Format())))
 		return
 	}
-	// The proof came from whoever sent the request, not from the log: the
-	// record shows a log-signed checkpoint that arrived with a failing
-	// proof; ask the log for a proof to confirm.
-	logger.Error("possible FORK: a checkpoint signed by the log came with a consistency proof that fails; evidence kept, not cosigned",
+	logger.Error("FORK: the consistency proof built from the log's own tiles fails against the checkpoint cosigned before; evidence kept, not cosigned",
 		"kind", kind, "evidence", strconv.Quote(string(e.Format())))
 }
 
-// Forks returns every evidence record, by origin.
+// Pagination of ForksPage.
+const (
+	DefaultForksLimit = 100
+	MaxForksLimit     = 1000
+)
+
+// ErrBadCursor: a ForksPage cursor that this witness did not make.
+var ErrBadCursor = errors.New("bad cursor")
+
+// ForksPage returns up to limit evidence records in store order (by
+// origin, then time), starting after cursor ("" is the start), and the
+// cursor of the next page, "" when there is none. A cursor is opaque
+// (unpadded base64url) and stays valid: records are never deleted, and one
+// kept later for an origin sorts after the ones before it.
+func (w *Witness) ForksPage(cursor string, limit int) ([][]byte, string, error) {
+	if limit < 1 || limit > MaxForksLimit {
+		return nil, "", fmt.Errorf("limit must be 1 to %d", MaxForksLimit)
+	}
+	lo := []byte{'f'}
+	if cursor != "" {
+		k, err := base64.RawURLEncoding.DecodeString(cursor)
+		if err != nil || len(k) < 1+1+16 || k[0] != 'f' {
+			return nil, "", ErrBadCursor
+		}
+		lo = append(k, 0) // the least key after it
+	}
+	it, err := w.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: []byte{'g'}})
+	if err != nil {
+		return nil, "", err
+	}
+	defer it.Close()
+	var out [][]byte
+	var last []byte
+	for ok := it.First(); ok; ok = it.Next() {
+		if len(out) == limit {
+			return out, base64.RawURLEncoding.EncodeToString(last), nil
+		}
+		v, err := it.ValueAndErr()
+		if err != nil {
+			return nil, "", err
+		}
+		out = append(out, bytes.Clone(v))
+		last = bytes.Clone(it.Key())
+	}
+	return out, "", it.Error()
+}
+
+// Forks returns every evidence record, by origin (ForksPage pages them).
 func (w *Witness) Forks() ([][]byte, error) {
 	lo := []byte{'f'}
 	it, err := w.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: []byte{'g'}})

@@ -245,6 +245,8 @@ type twOpts struct {
 	fs           vfs.FS
 	beforeCommit func(origin string)
 	wrap         func(http.Handler) http.Handler
+	// config, if set, edits the witness's Config before Open.
+	config func(*Config)
 }
 
 func newTW(t testing.TB, key witnessKey, logs []logKey, o twOpts) *testWitness {
@@ -256,8 +258,12 @@ func newTW(t testing.TB, key witnessKey, logs []logKey, o twOpts) *testWitness {
 	for _, l := range logs {
 		lk = append(lk, LogKey{Verifier: l.verifier})
 	}
-	w, err := Open(Config{Dir: "/witness", FS: o.fs, Signer: key.cosigner, Logs: lk,
-		Logger: testLogger(t), Now: func() time.Time { return fixedNow }, beforeCommit: o.beforeCommit})
+	cfg := Config{Dir: "/witness", FS: o.fs, Signer: key.cosigner, Logs: lk,
+		Logger: testLogger(t), Now: func() time.Time { return fixedNow }, beforeCommit: o.beforeCommit}
+	if o.config != nil {
+		o.config(&cfg)
+	}
+	w, err := Open(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,16 +9,47 @@ import (
 	"strconv"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/tlogai/tlog/signer"
 )
 
 // Handler returns the witness's HTTP surface:
 //
 //	POST /add-checkpoint                c2sp.org/tlog-witness
 //	GET  /<hex sha256(origin)>/checkpoint  latest cosigned checkpoint
-//	GET  /forks                         fork evidence records, text
-//	GET  /metrics                       Prometheus text: forks, logs
+//	GET  /forks[?limit=N&cursor=C]      fork evidence records, text
+//	GET  /metrics                       Prometheus text: forks, bad proofs, logs
 //	GET  /healthz
+//
+// Every GET route answers HEAD too (the headers, no body).
+//
+// POST /add-checkpoint is rate limited per client address (IPv6: per /64)
+// and per log origin, with token buckets of Config.RateLimit requests per
+// second and Config.RateBurst in reserve; over either it answers 429 with
+// a Retry-After header (seconds). The origin's bucket counts requests with
+// the log's valid signature that do not move the witness to a larger size
+// (replays, conflicts, failing proofs). The address is the connection's peer:
+// behind a reverse proxy every client shares the proxy's bucket, so limit
+// there instead (or set a negative Config.RateLimit). A checkpoint signed
+// by the log with a proof that fails is 422 and not kept as evidence.
+//
+// GET /forks pages the records in store order (by origin, then time):
+// limit is 1 to MaxForksLimit (default DefaultForksLimit); when more
+// records follow, the answer has a Next-Cursor header whose value, passed
+// as cursor, gets the next page. No header: the last page. Records are
+// separated by an empty line. A bad limit or cursor is 400.
 func Handler(w *Witness) http.Handler {
+	var byAddr, byOrigin *limiter
+	if w.cfg.RateLimit > 0 {
+		byAddr = newLimiter(w.cfg.RateLimit, w.cfg.RateBurst, maxAddrBuckets, w.cfg.clock)
+		// Origins are the configured logs (checked before the bucket is
+		// taken), so this map is as small as the logs file.
+		byOrigin = newLimiter(w.cfg.RateLimit, w.cfg.RateBurst, maxAddrBuckets, w.cfg.clock)
+	}
+	opts := addOpts{}
+	if byOrigin != nil {
+		opts.allowOrigin = byOrigin.allow
+	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = func(err error, c echo.Context) {
@@ -27,6 +58,10 @@ func Handler(w *Witness) http.Handler {
 		}
 		code, msg := status(err)
 		var ce *ConflictError
+		var rl *RateLimitError
+		if errors.As(err, &rl) {
+			c.Response().Header().Set("Retry-After", strconv.Itoa(retryAfter(rl.RetryAfter)))
+		}
 		if errors.As(err, &ce) {
 			_ = c.Blob(code, "text/x.tlog.size", []byte(strconv.FormatUint(ce.Size, 10)+"\n"))
 			return
@@ -38,6 +73,10 @@ func Handler(w *Witness) http.Handler {
 	}
 	e.POST("/add-checkpoint", func(c echo.Context) error {
 		r := c.Request()
+		if ok, wait := byAddr.allow(clientKey(r.RemoteAddr)); !ok {
+			w.rateLimited.Add(1)
+			return &RateLimitError{What: "client address", RetryAfter: wait}
+		}
 		if r.ContentLength > MaxBodySize {
 			return errTooLarge
 		}
@@ -48,26 +87,52 @@ func Handler(w *Witness) http.Handler {
 		if len(body) > MaxBodySize {
 			return errTooLarge
 		}
-		lines, err := w.AddCheckpoint(r.Context(), body)
+		lines, err := w.add(r.Context(), body, opts)
 		if err != nil {
 			return err
 		}
 		return c.Blob(http.StatusOK, "text/plain; charset=utf-8", lines)
 	})
-	e.GET("/forks", func(c echo.Context) error {
-		fs, err := w.Forks()
+	get := func(path string, h echo.HandlerFunc) {
+		e.GET(path, h)
+		e.HEAD(path, h) // net/http sends no body for HEAD
+	}
+	get("/forks", func(c echo.Context) error {
+		limit := DefaultForksLimit
+		if c.QueryParams().Has("limit") {
+			l := c.QueryParam("limit")
+			n, err := signer.ParseDecimal(l)
+			if err != nil || n < 1 || n > MaxForksLimit {
+				return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("limit must be a number from 1 to %d", MaxForksLimit))
+			}
+			limit = int(n)
+		}
+		cursor := c.QueryParam("cursor")
+		if cursor == "" && c.QueryParams().Has("cursor") {
+			return echo.NewHTTPError(http.StatusBadRequest, "empty cursor: omit it for the first page")
+		}
+		fs, next, err := w.ForksPage(cursor, limit)
+		if errors.Is(err, ErrBadCursor) {
+			return echo.NewHTTPError(http.StatusBadRequest, "bad cursor: use the Next-Cursor header of the previous page")
+		}
 		if err != nil {
 			return err
 		}
+		if next != "" {
+			c.Response().Header().Set("Next-Cursor", next)
+		}
 		return c.Blob(http.StatusOK, "text/plain; charset=utf-8", bytes.Join(fs, []byte("\n")))
 	})
-	e.GET("/metrics", func(c echo.Context) error {
+	get("/metrics", func(c echo.Context) error {
 		body := fmt.Sprintf("# HELP witness_forks_total Fork evidence records kept.\n# TYPE witness_forks_total counter\nwitness_forks_total %d\n"+
-			"# HELP witness_logs Logs followed.\n# TYPE witness_logs gauge\nwitness_logs %d\n", w.ForkCount(), len(w.Logs()))
+			"# HELP witness_bad_proofs_total add-checkpoint requests with a log-signed checkpoint and a proof that fails (anyone can send one: not evidence).\n# TYPE witness_bad_proofs_total counter\nwitness_bad_proofs_total %d\n"+
+			"# HELP witness_rate_limited_total add-checkpoint requests answered 429.\n# TYPE witness_rate_limited_total counter\nwitness_rate_limited_total %d\n"+
+			"# HELP witness_logs Logs followed.\n# TYPE witness_logs gauge\nwitness_logs %d\n",
+			w.ForkCount(), w.BadProofCount(), w.RateLimitedCount(), len(w.Logs()))
 		return c.Blob(http.StatusOK, "text/plain; version=0.0.4", []byte(body))
 	})
-	e.GET("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok\n") })
-	e.GET("/:hash/checkpoint", func(c echo.Context) error {
+	get("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok\n") })
+	get("/:hash/checkpoint", func(c echo.Context) error {
 		note, err := w.Latest(c.Param("hash"))
 		if err != nil {
 			return err
@@ -89,9 +154,12 @@ var errBodyTooLarge = errors.New("request too large")
 func status(err error) (int, string) {
 	var ce *ConflictError
 	var he *echo.HTTPError
+	var rl *RateLimitError
 	switch {
 	case errors.As(err, &ce):
 		return http.StatusConflict, ce.Error()
+	case errors.As(err, &rl):
+		return http.StatusTooManyRequests, rl.Error()
 	case errors.As(err, &he):
 		return he.Code, fmt.Sprint(he.Message)
 	case errors.Is(err, errBodyTooLarge):

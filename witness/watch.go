@@ -17,8 +17,11 @@ import (
 // Watcher follows a c2sp.org/tlog-tiles log that does not push to this
 // witness: it fetches the log's checkpoint, builds the consistency proof
 // from the witness's cosigned size itself, from the log's tiles, and puts
-// both through AddCheckpoint, so that it cosigns and keeps evidence exactly
-// as add-checkpoint would.
+// both through the checks of AddCheckpoint. It keeps more evidence than
+// add-checkpoint can: a proof built from tiles that match the log's signed
+// checkpoint, and fails against the checkpoint cosigned before, is the log
+// contradicting itself, so it is kept as a consistency-proof-fails record,
+// where a failing proof a stranger posts is only refused.
 type Watcher struct {
 	W *Witness
 	// LogURL is the log's tlog-tiles prefix.
@@ -80,7 +83,9 @@ func (wt *Watcher) Step(ctx context.Context) (uint64, error) {
 			return 0, fmt.Errorf("couldn't build the consistency proof from the log's tiles: %w", err)
 		}
 	}
-	if _, err := wt.W.AddCheckpoint(ctx, req.Format()); err != nil {
+	// fromLog: the proof is the log's own data, so a failing one is
+	// evidence (a stranger's proof sent to add-checkpoint is not).
+	if _, err := wt.W.add(ctx, req.Format(), addOpts{fromLog: true}); err != nil {
 		return old, err
 	}
 	return cp.Size, nil

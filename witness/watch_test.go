@@ -72,16 +72,18 @@ func TestForkedRealLog(t *testing.T) {
 
 	// The fork grows; its checkpoint comes with a consistency proof from
 	// the fork's own tree (x/mod's), which cannot match the honest root.
+	// Pushed, the proof is only the sender's word: refused, counted as a
+	// bad proof, not kept (anyone could send a junk one).
 	forked.add(t, 500, "forked")
 	proof := forked.x.proof(t, 1000, 1500)
 	if r := pushed.post(t, reqBody(1000, proof, forked.note())); r.code != 422 {
 		t.Fatalf("larger fork with its own proof: %v, want 422", r)
 	}
-	if n := pushed.w.ForkCount(); n != 2 {
-		t.Fatalf("push: %d evidence records, want 2", n)
+	if n, bad := pushed.w.ForkCount(), pushed.w.BadProofCount(); n != 1 || bad != 1 {
+		t.Fatalf("push: %d evidence records and %d bad proofs, want 1 and 1", n, bad)
 	}
 	recs := parseEvidence(t, pushed.get(t, "/forks").body)
-	if len(recs) != 2 || recs[0].kind != "same-size-different-root" || recs[1].kind != "consistency-proof-fails" {
+	if len(recs) != 1 || recs[0].kind != "same-size-different-root" {
 		t.Fatalf("GET /forks: %+v", recs)
 	}
 	for _, e := range recs {
@@ -97,12 +99,16 @@ func TestForkedRealLog(t *testing.T) {
 
 	// Pull mode meets the larger fork: the watcher builds the proof from
 	// the fork's tiles (consistent with the fork's checkpoint), which the
-	// witness then refuses.
+	// witness then refuses. That proof is the log's own data: evidence.
 	if _, err := forkWatch.Step(ctx); !errors.Is(err, ErrBadProof) {
 		t.Fatalf("Step on the larger fork: %v, want ErrBadProof", err)
 	}
 	if n := pulled.w.ForkCount(); n != 2 {
 		t.Fatalf("watcher: %d evidence records, want 2", n)
+	}
+	recs = parseEvidence(t, pulled.get(t, "/forks").body)
+	if len(recs) != 2 || recs[0].kind != "same-size-different-root" || recs[1].kind != "consistency-proof-fails" {
+		t.Fatalf("watcher GET /forks: %+v", recs)
 	}
 	// Run stops on the fork with that error.
 	runCtx, cancel := context.WithTimeout(ctx, 10*time.Second)

@@ -42,7 +42,10 @@ var (
 	// ErrOldTooLarge: the old size is above the checkpoint's size (400).
 	ErrOldTooLarge = errors.New("old size is larger than the checkpoint size")
 	// ErrBadProof: the consistency proof does not verify, or a proof came
-	// with old size 0 (422).
+	// with old size 0 (422). In push mode this is not evidence against the
+	// log: whoever sends the request writes the proof, so it is counted
+	// (BadProofCount) and logged at most once a minute per origin, and
+	// nothing is stored.
 	ErrBadProof = errors.New("consistency proof does not verify")
 	// ErrFork: same size, different root: never cosigned, evidence kept
 	// (409, as c2sp.org/tlog-witness v1.0.0 says). Returned wrapped in a
@@ -67,6 +70,17 @@ func (e *ConflictError) Error() string {
 
 func (e *ConflictError) Unwrap() error { return e.Err }
 
+// RateLimitError: the client address or the origin is over its rate limit
+// (429, with RetryAfter in a Retry-After header).
+type RateLimitError struct {
+	What       string // "client address" or "origin"
+	RetryAfter time.Duration
+}
+
+func (e *RateLimitError) Error() string {
+	return fmt.Sprintf("too many add-checkpoint requests for this %s; retry in %ds", e.What, retryAfter(e.RetryAfter))
+}
+
 // LogKey is a log the witness follows: its verifier key (whose name is the
 // log's origin).
 type LogKey struct {
@@ -89,6 +103,20 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock of evidence records; nil is time.Now.
 	Now func() time.Time
+	// RateLimit is the add-checkpoint requests per second that Handler
+	// allows each client address (IPv6: each /64) and, separately, each
+	// log origin, as token buckets holding RateBurst requests. Zero is
+	// DefaultRateLimit, negative is no limit. The per-origin bucket only
+	// counts requests whose checkpoint the log signed, and not those that
+	// move the witness forward (the log's new checkpoints), so strangers
+	// replaying public checkpoints cannot lock the log out. The watcher
+	// (pull mode) is never limited.
+	RateLimit float64
+	// RateBurst is the bucket size; zero is DefaultRateBurst.
+	RateBurst int
+	// clock, if set, is the clock of rate limits and of the bad-proof log
+	// interval (tests); nil is time.Now.
+	clock func() time.Time
 	// beforeCommit, if set, is called inside the compare-and-swap, after
 	// the checks and before the write: tests stall it to race requests.
 	beforeCommit func(origin string)
@@ -105,8 +133,17 @@ type Witness struct {
 	locksMu sync.Mutex
 	locks   map[string]*sync.Mutex // per origin: the compare-and-swap
 
-	forks atomic.Int64 // fork evidence records, for the metric
+	forks       atomic.Int64 // fork evidence records, for the metric
+	badProofs   atomic.Int64 // push-mode proofs that failed: not evidence
+	rateLimited atomic.Int64 // add-checkpoint requests answered 429
+
+	badProofLog logLimiter // one line per origin per badProofLogInterval
 }
+
+// badProofLogInterval is the least time between two log lines about
+// failing proofs for one origin; the lines in between are counted in the
+// next one ("suppressed").
+const badProofLogInterval = time.Minute
 
 // Open opens (creating if needed) the witness store.
 func Open(cfg Config) (*Witness, error) {
@@ -122,6 +159,15 @@ func Open(cfg Config) (*Witness, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.clock == nil {
+		cfg.clock = time.Now
+	}
+	if cfg.RateLimit == 0 {
+		cfg.RateLimit = DefaultRateLimit
+	}
+	if cfg.RateBurst <= 0 {
+		cfg.RateBurst = DefaultRateBurst
+	}
 	db, err := pebble.Open(cfg.Dir, &pebble.Options{FS: cfg.FS, Logger: pebbleLogger{cfg.Logger}})
 	if err != nil {
 		if errors.Is(err, syscall.EAGAIN) {
@@ -129,7 +175,8 @@ func Open(cfg Config) (*Witness, error) {
 		}
 		return nil, fmt.Errorf("couldn't open witness store in %s: %w", cfg.Dir, err)
 	}
-	w := &Witness{cfg: cfg, db: db, logger: cfg.Logger, locks: map[string]*sync.Mutex{}}
+	w := &Witness{cfg: cfg, db: db, logger: cfg.Logger, locks: map[string]*sync.Mutex{},
+		badProofLog: logLimiter{interval: badProofLogInterval, now: cfg.clock}}
 	w.SetLogs(cfg.Logs)
 	n, err := w.countForks()
 	if err != nil {
@@ -161,6 +208,14 @@ func (w *Witness) Name() string { return w.cfg.Signer.Name() }
 
 // ForkCount returns how many fork evidence records the store holds.
 func (w *Witness) ForkCount() int64 { return w.forks.Load() }
+
+// BadProofCount returns how many add-checkpoint requests since Open came
+// with a checkpoint signed by the log and a proof that fails: a report
+// anyone can make, so not evidence, counted apart from forks.
+func (w *Witness) BadProofCount() int64 { return w.badProofs.Load() }
+
+// RateLimitedCount returns how many requests since Open got a 429.
+func (w *Witness) RateLimitedCount() int64 { return w.rateLimited.Load() }
 
 // state is what the witness stores per origin.
 type state struct {
@@ -210,7 +265,27 @@ func (w *Witness) load(origin string) (state, error) {
 // AddCheckpoint runs c2sp.org/tlog-witness add-checkpoint on a request
 // body and returns the cosignature lines to answer with. The new state is
 // on disk before it returns.
+//
+// Evidence is kept only for what proves a fork: a checkpoint signed by the
+// log at the size already cosigned with another root. A proof that fails
+// is ErrBadProof and nothing is kept, because the sender, not the log,
+// wrote it (the Watcher, whose proofs come from the log's own tiles, is
+// different: see Watcher.Step).
 func (w *Witness) AddCheckpoint(ctx context.Context, body []byte) ([]byte, error) {
+	return w.add(ctx, body, addOpts{})
+}
+
+// addOpts are how a request came.
+type addOpts struct {
+	// fromLog: the proof was built from the log's own tiles, authenticated
+	// against the checkpoint (Watcher), so a failing one is evidence.
+	fromLog bool
+	// allowOrigin, if set, takes a token of the origin's rate limit once
+	// the log's signature has verified.
+	allowOrigin func(origin string) (bool, time.Duration)
+}
+
+func (w *Witness) add(ctx context.Context, body []byte, o addOpts) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -236,17 +311,52 @@ func (w *Witness) AddCheckpoint(ctx context.Context, body []byte) ([]byte, error
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrUnauthorized, err)
 	}
+	// The origin's rate limit is taken from every request except one that
+	// may move the witness forward (from the stored size to a larger one):
+	// those come at most once per checkpoint the log signs, so strangers
+	// replaying the log's public checkpoints cannot lock the log out. One
+	// of them whose proof then fails is charged too.
+	charged := o.allowOrigin == nil
+	charge := func() error {
+		if charged {
+			return nil
+		}
+		charged = true
+		if ok, wait := o.allowOrigin(cp.Origin); !ok {
+			w.rateLimited.Add(1)
+			return &RateLimitError{What: "origin", RetryAfter: wait}
+		}
+		return nil
+	}
+	if !charged {
+		peek, err := w.load(cp.Origin)
+		if err != nil {
+			return nil, err
+		}
+		if !(req.OldSize == peek.size && cp.Size > peek.size) {
+			if err := charge(); err != nil {
+				return nil, err
+			}
+		}
+	}
+	logger := w.logger.With("origin", cp.Origin, "size", cp.Size, "old", req.OldSize)
+	// rejectProof answers a pushed proof that does not verify.
+	rejectProof := func(err error) error {
+		if e := charge(); e != nil {
+			return e
+		}
+		return w.badProof(logger, cp.Origin, err)
+	}
 	if req.OldSize > cp.Size {
 		return nil, fmt.Errorf("%w: old %d, checkpoint %d", ErrOldTooLarge, req.OldSize, cp.Size)
 	}
 	if cp.Size == 0 && cp.Hash != proofs.EmptyRoot {
-		return nil, fmt.Errorf("%w: a checkpoint of size 0 must have the empty tree's root", ErrBadProof)
+		return nil, rejectProof(fmt.Errorf("%w: a checkpoint of size 0 must have the empty tree's root", ErrBadProof))
 	}
 	logged := []byte(n.Text + "\n")
 	for _, s := range verified.Sigs {
 		logged = append(logged, s.Line()...)
 	}
-	logger := w.logger.With("origin", cp.Origin, "size", cp.Size, "old", req.OldSize)
 
 	mu := w.lock(cp.Origin)
 	mu.Lock()
@@ -256,14 +366,17 @@ func (w *Witness) AddCheckpoint(ctx context.Context, body []byte) ([]byte, error
 		return nil, err
 	}
 	if req.OldSize != st.size {
+		if err := charge(); err != nil {
+			return nil, err
+		}
 		return nil, &ConflictError{Size: st.size}
 	}
 	switch {
 	case req.OldSize == 0 && len(req.Proof) > 0:
-		return nil, fmt.Errorf("%w: a proof was given with old size 0", ErrBadProof)
+		return nil, rejectProof(fmt.Errorf("%w: a proof was given with old size 0", ErrBadProof))
 	case req.OldSize == cp.Size:
 		if len(req.Proof) > 0 {
-			return nil, fmt.Errorf("%w: a proof between equal sizes must be empty", ErrBadProof)
+			return nil, rejectProof(fmt.Errorf("%w: a proof between equal sizes must be empty", ErrBadProof))
 		}
 		if cp.Size > 0 && cp.Hash != st.root {
 			w.keepEvidence(logger, cp.Origin, "same-size-different-root", st, logged, req)
@@ -271,8 +384,12 @@ func (w *Witness) AddCheckpoint(ctx context.Context, body []byte) ([]byte, error
 		}
 	case req.OldSize > 0:
 		if err := proofs.CheckConsistency(req.Proof, req.OldSize, cp.Size, st.root, cp.Hash); err != nil {
+			err = fmt.Errorf("%w: %v", ErrBadProof, err)
+			if !o.fromLog {
+				return nil, rejectProof(err)
+			}
 			w.keepEvidence(logger, cp.Origin, "consistency-proof-fails", st, logged, req)
-			return nil, fmt.Errorf("%w: %v", ErrBadProof, err)
+			return nil, err
 		}
 	}
 
@@ -302,6 +419,19 @@ func (w *Witness) AddCheckpoint(ctx context.Context, body []byte) ([]byte, error
 	}
 	logger.Debug("cosigned")
 	return []byte(line), nil
+}
+
+// badProof counts a push-mode proof that fails and logs it, at most once
+// per origin per badProofLogInterval with the number of lines held back:
+// anyone can send a genuine checkpoint with a junk proof, so this is
+// neither evidence nor worth more than a warning. Returns err.
+func (w *Witness) badProof(logger *slog.Logger, origin string, err error) error {
+	w.badProofs.Add(1)
+	if ok, suppressed := w.badProofLog.allow(origin); ok {
+		logger.Warn("refused a checkpoint signed by the log with a proof that does not verify (422); not evidence of a fork, since whoever sends a request writes its proof",
+			"err", err, "suppressed", suppressed, "per", badProofLogInterval)
+	}
+	return err
 }
 
 // Latest returns the latest cosigned checkpoint of the log whose origin

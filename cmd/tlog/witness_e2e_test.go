@@ -815,9 +815,11 @@ func TestWitnessKill9AfterCosign(t *testing.T) {
 }
 
 // TestForkDetectedByServeAndWatch: two stores under one key are a fork.
-// witness serve refuses the second history with 422 and keeps both
-// checkpoints as evidence; witness watch --once exits 1 with FORK and keeps
-// the evidence in its data directory.
+// witness serve refuses the second history with 422 (a pushed proof is not
+// evidence: anyone could send one); witness watch --once, which builds the
+// proof from the log's own tiles, exits 1 with FORK and keeps the evidence
+// in its data directory; the same size with another root is evidence
+// wherever it is seen.
 func TestForkDetectedByServeAndWatch(t *testing.T) {
 	quickRaceExit(t)
 	dir := t.TempDir()
@@ -841,12 +843,20 @@ func TestForkDetectedByServeAndWatch(t *testing.T) {
 	if code != http.StatusUnprocessableEntity {
 		t.Fatalf("B's checkpoint with B's consistency proof from A's size: %d %q; want 422", code, body)
 	}
-	checkForks(t, w, vkey, "consistency-proof-fails", cpA, cpB, uint64(cpA.size), proofB)
+	// Pushed, a proof that fails is not evidence: anyone can send the
+	// log's genuine checkpoint with a junk proof. It is refused, counted
+	// and logged, never stored.
+	if code, body, _, err := w.s.get("/forks"); err != nil || code != http.StatusOK || strings.TrimSpace(string(body)) != "" {
+		t.Fatalf("GET /forks after a pushed failing proof: %v %d %q; want no record", err, code, body)
+	}
+	if _, body, _, _ := w.s.get("/metrics"); !strings.Contains(string(body), "witness_bad_proofs_total 1") || !strings.Contains(string(body), "witness_forks_total 0") {
+		t.Errorf("metrics after a pushed failing proof:\n%s", body)
+	}
 	if got := w.latestSize(vkey, origin); got != cpA.size {
 		t.Errorf("after the fork the witness shows size %d, want A's %d", got, cpA.size)
 	}
-	if !strings.Contains(w.s.stderr.String(), "level=ERROR") || !strings.Contains(w.s.stderr.String(), "FORK") {
-		t.Errorf("witness serve did not log the fork at error level:\n%s", w.s.stderr.String())
+	if !strings.Contains(w.s.stderr.String(), "level=WARN") || !strings.Contains(w.s.stderr.String(), "proof") {
+		t.Errorf("witness serve did not log the refused proof:\n%s", w.s.stderr.String())
 	}
 
 	// Pull mode, on its own data directory.

@@ -85,6 +85,14 @@ in their policies. Prints the verifier key. Never overwrites a file.`,
 // common flags of serve and watch
 type stateFlags struct {
 	data, keyFile, logLevel string
+	// serve only (registerRate)
+	rateLimit float64
+	rateBurst int
+}
+
+func (f *stateFlags) registerRate(cmd *cobra.Command) {
+	cmd.Flags().Float64Var(&f.rateLimit, "rate-limit", witness.DefaultRateLimit, "add-checkpoint requests per second allowed per client address (IPv6: per /64) and per log origin; 0 is no limit")
+	cmd.Flags().IntVar(&f.rateBurst, "rate-burst", witness.DefaultRateBurst, "requests allowed at once above --rate-limit, per client address and per origin")
 }
 
 func (f *stateFlags) register(cmd *cobra.Command) {
@@ -102,7 +110,12 @@ func (f *stateFlags) open(cmd *cobra.Command, logs []witness.LogKey) (*witness.W
 	if f.keyFile == "" {
 		return nil, nil, errors.New("--key FILE is required (make one with witness keygen)")
 	}
-	b, err := os.ReadFile(f.keyFile)
+	rate := f.rateLimit
+	if rate == 0 {
+		rate = -1 // witness.Config: negative is no limit (watch serves nothing)
+	}
+	// The witness key is a secret: refused if others may read it.
+	b, err := keyfile.ReadPrivate(f.keyFile)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -113,7 +126,8 @@ func (f *stateFlags) open(cmd *cobra.Command, logs []witness.LogKey) (*witness.W
 	if err := os.MkdirAll(f.data, 0o700); err != nil {
 		return nil, nil, err
 	}
-	w, err := witness.Open(witness.Config{Dir: filepath.Join(f.data, "store"), Signer: s, Logs: logs, Logger: logger})
+	w, err := witness.Open(witness.Config{Dir: filepath.Join(f.data, "store"), Signer: s, Logs: logs, Logger: logger,
+		RateLimit: rate, RateBurst: f.rateBurst})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -164,8 +178,13 @@ func serveCmd() *cobra.Command {
 		Short: "Serve c2sp.org/tlog-witness add-checkpoint",
 		Long: `Serves POST /add-checkpoint for the logs listed in the logs file (one
 "log <vkey> [<url>]" line each; the key's name is the log's origin), plus
-GET /<hex sha256(origin)>/checkpoint, GET /forks (evidence), GET /metrics and
-GET /healthz. SIGHUP reloads the logs file; SIGTERM and SIGINT stop.`,
+GET /<hex sha256(origin)>/checkpoint, GET /forks[?limit=N&cursor=C]
+(evidence, paged by the Next-Cursor header), GET /metrics and GET /healthz
+(each also HEAD). add-checkpoint is rate limited per client address and per
+origin (429 with Retry-After); a proof that does not verify is 422 and,
+since anyone can send one, not kept as evidence. The --key file must not be
+readable by group or others. SIGHUP reloads the logs file; SIGTERM and
+SIGINT stop.`,
 		Example: "  witness serve --data ./w1-data --listen 127.0.0.1:8081 --key w1.key --logs logs.txt",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -174,6 +193,9 @@ GET /healthz. SIGHUP reloads the logs file; SIGTERM and SIGINT stop.`,
 			defer signal.Stop(sig)
 			if logsFn == "" {
 				return errors.New("--logs FILE is required")
+			}
+			if sf.rateLimit < 0 || sf.rateBurst < 1 {
+				return errors.New("--rate-limit must be 0 (no limit) or more, and --rate-burst 1 or more")
 			}
 			logs, err := readLogs(logsFn)
 			if err != nil {
@@ -229,6 +251,7 @@ GET /healthz. SIGHUP reloads the logs file; SIGTERM and SIGINT stop.`,
 		},
 	}
 	sf.register(cmd)
+	sf.registerRate(cmd)
 	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:8081", "HTTP listen address (port 0 picks a free port)")
 	cmd.Flags().StringVar(&logsFn, "logs", "", "file of \"log <vkey> [<url>]\" lines (required)")
 	return cmd

@@ -358,6 +358,82 @@ func TestWitnessCLI(t *testing.T) {
 		}
 	})
 
+	t.Run("refuses a key others may read", func(t *testing.T) {
+		logs := filepath.Join(dir, "logs-key-mode.txt")
+		if err := os.WriteFile(logs, []byte("log "+logA.vkey+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		keyB, err := os.ReadFile(prefix + ".key")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mode := range []os.FileMode{0o640, 0o604, 0o644, 0o660} {
+			key := filepath.Join(dir, fmt.Sprintf("open-%04o.key", mode))
+			if err := os.WriteFile(key, keyB, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(key, mode); err != nil { // not subject to the umask
+				t.Fatal(err)
+			}
+			for _, args := range [][]string{
+				{"serve", "--data", filepath.Join(dir, "key-mode-data"), "--listen", "127.0.0.1:0", "--key", key, "--logs", logs},
+				{"watch", "--once", "--data", filepath.Join(dir, "key-mode-watch"), "--log", "http://127.0.0.1:1", "--log-key", filepath.Join(dir, "a.pub"), "--key", key},
+			} {
+				if args[0] == "watch" {
+					if err := os.WriteFile(filepath.Join(dir, "a.pub"), []byte(logA.vkey+"\n"), 0o644); err != nil {
+						t.Fatal(err)
+					}
+				}
+				r := runWitness(t, args...)
+				if r.code == 0 || !strings.Contains(r.stderr, key) || !strings.Contains(r.stderr, "chmod 600 "+key) || strings.Contains(r.stderr, "msg=listening") {
+					t.Errorf("%s with a key of mode %04o: exit %d, stderr %q; want a refusal naming the file and the chmod that fixes it", args[0], mode, r.code, r.stderr)
+				}
+			}
+		}
+		if _, err := os.Stat(filepath.Join(dir, "key-mode-data", "store")); err == nil {
+			t.Error("serve created its store before refusing the key")
+		}
+	})
+
+	t.Run("rate limit flags", func(t *testing.T) {
+		logs := filepath.Join(dir, "logs-rate.txt")
+		if err := os.WriteFile(logs, []byte("log "+logA.vkey+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		for _, bad := range [][]string{{"--rate-limit", "-1"}, {"--rate-burst", "0"}} {
+			r := runWitness(t, append([]string{"serve", "--data", filepath.Join(dir, "rate-bad"), "--listen", "127.0.0.1:0", "--key", prefix + ".key", "--logs", logs}, bad...)...)
+			if r.code == 0 || !strings.Contains(r.stderr, bad[0]) {
+				t.Errorf("serve %s: exit %d, stderr %q; want a refusal naming the flag", strings.Join(bad, " "), r.code, r.stderr)
+			}
+		}
+		p := startServe(t, "--data", filepath.Join(dir, "rate-data"), "--listen", "127.0.0.1:0", "--key", prefix+".key", "--logs", logs,
+			"--rate-limit", "0.01", "--rate-burst", "2")
+		for i, want := range []int{200, 200, 429} {
+			resp, err := p.client.Post("http://"+p.addr+"/add-checkpoint", "text/plain", bytes.NewReader(witness.Request{OldSize: uint64(min(i, 1)), Checkpoint: logA.note}.Format()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != want {
+				t.Fatalf("request %d: %d, want %d", i+1, resp.StatusCode, want)
+			}
+			if want == 429 && resp.Header.Get("Retry-After") == "" {
+				t.Error("429 without Retry-After")
+			}
+		}
+		// HEAD is answered on the read routes.
+		req, _ := http.NewRequest(http.MethodHead, "http://"+p.addr+"/healthz", nil)
+		resp, err := p.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Errorf("HEAD /healthz: %d, want 200", resp.StatusCode)
+		}
+	})
+
 	t.Run("SIGHUP reloads the logs file", func(t *testing.T) {
 		logs := filepath.Join(dir, "logs.txt")
 		write := func(s string) {
