@@ -2,20 +2,19 @@ package api
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"net"
 	"net/http"
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
 	"golang.org/x/sync/semaphore"
 	"golang.org/x/time/rate"
+
+	"github.com/tlogai/tlog/internal/serving"
 )
 
 // Context keys the guard sets for handlers.
@@ -31,17 +30,6 @@ var writeKinds = map[string]string{
 	"/api/v1/decisions":    KindDecision,
 }
 
-// Request ids: a random prefix per process and a counter, so that ids are
-// unique across restarts and cost nothing per request.
-var (
-	requestIDPrefix = func() string {
-		b := make([]byte, 6)
-		rand.Read(b)
-		return hex.EncodeToString(b)
-	}()
-	requestIDs atomic.Uint64
-)
-
 // guard is the middleware in front of every route: request id, headers,
 // Host check, the cap on requests in flight, and, on write routes,
 // authentication, scopes, content types and rate limits.
@@ -49,7 +37,7 @@ func (s *server) guard(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
 		h := c.Response().Header()
-		id := requestIDPrefix + "-" + strconv.FormatUint(requestIDs.Add(1), 36)
+		id := serving.NewRequestID()
 		c.Set(ctxRequestID, id)
 		h.Set("X-Request-Id", id)
 		h.Set("X-Content-Type-Options", "nosniff")

@@ -2,17 +2,9 @@ package main
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"io"
 	"io/fs"
-	"math/big"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -20,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tlogai/tlog/internal/servingtest"
 )
 
 // postToken POSTs entry to /add with a bearer token ("" sends none).
@@ -187,56 +181,11 @@ func TestPrivateFiles(t *testing.T) {
 	}
 }
 
-// testCA is a CA for TLS tests.
-type testCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	pem  []byte
-}
-
-func newTestCA(t *testing.T) *testCA {
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "tlog test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	return &testCA{cert, key, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
-}
-
-// issue returns a certificate and key (PEM) for cn, as a server (IP
-// 127.0.0.1) or a client.
-func (ca *testCA) issue(t *testing.T, cn string, server bool) (certPEM, keyPEM []byte) {
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: cn},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature,
-	}
-	if server {
-		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
-		tmpl.IPAddresses = []net.IP{net.ParseIP("127.0.0.1")}
-	} else {
-		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, _ := x509.MarshalPKCS8PrivateKey(key)
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder})
-}
-
 // TestTLSAndClientCertWriters: HTTPS with TLS 1.2+, client certificates
 // name writers, readers need none, and SIGHUP reloads the certificate.
 func TestTLSAndClientCertWriters(t *testing.T) {
 	dir := t.TempDir()
-	ca := newTestCA(t)
+	ca := servingtest.NewCA(t, "tlog test CA")
 	write := func(name string, b []byte) string {
 		p := filepath.Join(dir, name)
 		if err := os.WriteFile(p, b, 0o600); err != nil {
@@ -244,8 +193,8 @@ func TestTLSAndClientCertWriters(t *testing.T) {
 		}
 		return p
 	}
-	sc, sk := ca.issue(t, "log server", true)
-	certFile, keyFile, caFile := write("server.crt", sc), write("server.key", sk), write("ca.crt", ca.pem)
+	sc, sk := ca.Issue(t, "log server", true)
+	certFile, keyFile, caFile := write("server.crt", sc), write("server.key", sk), write("ca.crt", ca.PEM)
 	_, opsTok := newTokenLine(t, "--name", "ops")
 	scoped, _ := newTokenLine(t, "--name", "loan-bot", "--kinds", "decision")
 	tokens := write("writers", []byte(scoped+"\n"+"ops "+opsTok+"\n"))
@@ -254,8 +203,7 @@ func TestTLSAndClientCertWriters(t *testing.T) {
 	if rec := s.logRecord("listening"); rec["scheme"] != "https" {
 		t.Fatalf("listening line %v, want scheme https", rec)
 	}
-	roots := x509.NewCertPool()
-	roots.AppendCertsFromPEM(ca.pem)
+	roots := ca.Pool()
 	base := "https://" + s.addr
 	client := func(certs ...tls.Certificate) *http.Client {
 		return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, Certificates: certs}}}
@@ -283,30 +231,29 @@ func TestTLSAndClientCertWriters(t *testing.T) {
 		t.Fatalf("token over TLS: %d %s", code, body)
 	}
 	// A client certificate names the writer.
-	cc, ck := ca.issue(t, "release-pipeline", false)
-	pair, _ := tls.X509KeyPair(cc, ck)
-	s.client = client(pair)
+	s.client = client(ca.ClientPair(t, "release-pipeline"))
 	if code, body := s.postToken(base, "", []byte("by certificate")); code != 200 {
 		t.Fatalf("client certificate writer: %d %s", code, body)
 	}
 	// A certificate whose name has a writers line gets that line's scopes.
-	cc2, ck2 := ca.issue(t, "loan-bot", false)
-	pair2, _ := tls.X509KeyPair(cc2, ck2)
-	s.client = client(pair2)
+	s.client = client(ca.ClientPair(t, "loan-bot"))
 	if code, body := s.postToken(base, "", []byte("raw by loan-bot")); code != 403 || !strings.Contains(body, `"loan-bot" may not log raw`) {
 		t.Fatalf("scoped certificate writer: %d %s", code, body)
 	}
-	// A certificate from another CA is refused in the handshake.
-	other := newTestCA(t)
-	oc, ok := other.issue(t, "ops", false)
-	pair3, _ := tls.X509KeyPair(oc, ok)
-	s.client = client(pair3)
+	// A certificate from another CA never names a writer: under another
+	// CA's name the client does not send it (and the write is anonymous);
+	// under the same name it is refused in the handshake.
+	s.client = client(servingtest.NewCA(t, "another CA").ClientPair(t, "ops"))
+	if code, body := s.postToken(base, "", []byte("by a foreign certificate")); code != 401 {
+		t.Fatalf("client certificate of an unknown CA: %d %s", code, body)
+	}
+	s.client = client(servingtest.NewCA(t, ca.Cert.Subject.CommonName).ClientPair(t, "ops"))
 	if _, err := s.client.Get(base + "/checkpoint"); err == nil {
-		t.Fatal("a client certificate of an unknown CA was accepted")
+		t.Fatal("a client certificate of an unknown CA with the same name was accepted")
 	}
 
 	// Reload a new server certificate.
-	sc2, sk2 := ca.issue(t, "log server 2", true)
+	sc2, sk2 := ca.Issue(t, "log server 2", true)
 	write("server.crt", sc2)
 	write("server.key", sk2)
 	s.cmd.Process.Signal(syscall.SIGHUP)

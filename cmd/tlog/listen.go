@@ -1,27 +1,21 @@
 package main
 
 import (
-	"crypto/tls"
-	"crypto/x509"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
-	"sync/atomic"
-
-	"golang.org/x/net/netutil"
 
 	"github.com/tlogai/tlog/api"
 	"github.com/tlogai/tlog/attest"
 	"github.com/tlogai/tlog/internal/keyfile"
+	"github.com/tlogai/tlog/internal/serving"
 )
 
 // reloadable is what SIGHUP reloads: the writers and publishers files and
 // the TLS certificate. A file that does not load keeps the old value.
 type reloadable struct {
 	writersFile, publishersFile string
-	certFile, keyFile           string
-	cert                        atomic.Pointer[tls.Certificate]
+	cert                        *serving.Cert // nil without TLS
 	srv                         *api.Server
 	logger                      *slog.Logger
 }
@@ -52,24 +46,6 @@ func loadPublishers(path string) (*attest.Policy, error) {
 	return p, nil
 }
 
-// loadCert reads the TLS certificate and its (private) key.
-func (r *reloadable) loadCert() error {
-	certPEM, err := os.ReadFile(r.certFile)
-	if err != nil {
-		return fmt.Errorf("--tls-cert: %w", err)
-	}
-	keyPEM, err := keyfile.ReadPrivate(r.keyFile)
-	if err != nil {
-		return fmt.Errorf("--tls-key: %w", err)
-	}
-	c, err := tls.X509KeyPair(certPEM, keyPEM)
-	if err != nil {
-		return fmt.Errorf("--tls-cert/--tls-key: %w", err)
-	}
-	r.cert.Store(&c)
-	return nil
-}
-
 // reload is SIGHUP: every file again, each kept as it was if it fails.
 // Requests in flight finish under what they started with; none is dropped.
 func (r *reloadable) reload() {
@@ -89,63 +65,11 @@ func (r *reloadable) reload() {
 			r.logger.Info("publisher policy reloaded", "file", r.publishersFile, "rules", p.Rules())
 		}
 	}
-	if r.certFile != "" {
-		if err := r.loadCert(); err != nil {
+	if r.cert != nil {
+		if err := r.cert.Load(); err != nil {
 			r.logger.Error("TLS certificate not reloaded; keeping the previous one", "err", err)
 		} else {
-			r.logger.Info("TLS certificate reloaded", "file", r.certFile)
+			r.logger.Info("TLS certificate reloaded", "file", r.cert.CertFile)
 		}
 	}
-}
-
-// tlsConfig is TLS 1.2 or later with Go's default suites, the certificate
-// read at each handshake (so a reload takes effect for new connections),
-// and client certificates verified against clientCA when given.
-func (r *reloadable) tlsConfig(clientCA string) (*tls.Config, error) {
-	cfg := &tls.Config{
-		MinVersion:     tls.VersionTLS12,
-		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return r.cert.Load(), nil },
-	}
-	if clientCA != "" {
-		pem, err := os.ReadFile(clientCA)
-		if err != nil {
-			return nil, fmt.Errorf("--client-ca: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("--client-ca %s: no PEM certificate in it", clientCA)
-		}
-		// Readers need no certificate; writers may prove who they are
-		// with one instead of a token.
-		cfg.ClientAuth = tls.VerifyClientCertIfGiven
-		cfg.ClientCAs = pool
-	}
-	return cfg, nil
-}
-
-// listen opens the listener: capped at maxConns connections (beyond, new
-// ones wait in the kernel's backlog until one closes), TLS when configured.
-func listen(addr string, maxConns int, tlsCfg *tls.Config) (net.Listener, error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("couldn't listen: %w", err)
-	}
-	ln = netutil.LimitListener(ln, maxConns)
-	if tlsCfg != nil {
-		ln = tls.NewListener(ln, tlsCfg)
-	}
-	return ln, nil
-}
-
-// isLoopback reports whether a listen address binds loopback only.
-func isLoopback(addr string) bool {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return false
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }

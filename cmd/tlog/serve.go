@@ -21,6 +21,7 @@ import (
 	"github.com/tlogai/tlog/api"
 	"github.com/tlogai/tlog/attest"
 	"github.com/tlogai/tlog/internal/keyfile"
+	"github.com/tlogai/tlog/internal/serving"
 	"github.com/tlogai/tlog/log"
 	"github.com/tlogai/tlog/signer"
 )
@@ -155,7 +156,7 @@ func serve(cmd *cobra.Command, f serveFlags) error {
 	if err := os.MkdirAll(f.data, 0o700); err != nil {
 		return fmt.Errorf("couldn't create data directory: %w", err)
 	}
-	r := &reloadable{writersFile: f.writeTokens, publishersFile: f.publishers, certFile: f.tlsCert, keyFile: f.tlsKey, logger: logger}
+	r := &reloadable{writersFile: f.writeTokens, publishersFile: f.publishers, logger: logger}
 	var publishers *attest.Policy
 	if f.publishers != "" {
 		var err error
@@ -176,11 +177,12 @@ func serve(cmd *cobra.Command, f serveFlags) error {
 	}
 	var tlsCfg *tls.Config
 	if f.tlsCert != "" {
-		if err := r.loadCert(); err != nil {
+		r.cert = &serving.Cert{CertFile: f.tlsCert, KeyFile: f.tlsKey}
+		if err := r.cert.Load(); err != nil {
 			return err
 		}
 		var err error
-		if tlsCfg, err = r.tlsConfig(f.clientCA); err != nil {
+		if tlsCfg, err = r.cert.Config(f.clientCA); err != nil {
 			return err
 		}
 	}
@@ -203,7 +205,7 @@ func serve(cmd *cobra.Command, f serveFlags) error {
 	if err != nil {
 		return err
 	}
-	ln, err := listen(f.listen, f.maxConns, tlsCfg)
+	ln, err := serving.Listen(f.listen, f.maxConns, tlsCfg)
 	if err != nil {
 		l.Close()
 		return err
@@ -211,7 +213,7 @@ func serve(cmd *cobra.Command, f serveFlags) error {
 	rateLimit := f.rateLimit
 	if rateLimit < 0 {
 		rateLimit = defaultRateLimit
-		if isLoopback(f.listen) {
+		if serving.IsLoopback(f.listen) {
 			rateLimit = 0
 		}
 	}

@@ -11,10 +11,10 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -26,6 +26,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tlogai/tlog/internal/keyfile"
+	"github.com/tlogai/tlog/internal/serving"
 	"github.com/tlogai/tlog/signer"
 	"github.com/tlogai/tlog/witness"
 )
@@ -170,8 +171,10 @@ func readLogs(path string) ([]witness.LogKey, error) {
 
 func serveCmd() *cobra.Command {
 	var (
-		sf             stateFlags
-		listen, logsFn string
+		sf              stateFlags
+		listen, logsFn  string
+		tlsCert, tlsKey string
+		maxConns        int
 	)
 	cmd := &cobra.Command{
 		Use:   "serve --data DIR --listen ADDR --key FILE --logs FILE",
@@ -194,6 +197,12 @@ SIGINT stop.`,
 			if logsFn == "" {
 				return errors.New("--logs FILE is required")
 			}
+			if (tlsCert == "") != (tlsKey == "") {
+				return errors.New("--tls-cert and --tls-key go together")
+			}
+			if maxConns < 1 {
+				return errors.New("--max-connections must be at least 1")
+			}
 			if sf.rateLimit < 0 || sf.rateBurst < 1 {
 				return errors.New("--rate-limit must be 0 (no limit) or more, and --rate-burst 1 or more")
 			}
@@ -205,17 +214,28 @@ SIGINT stop.`,
 			if err != nil {
 				return err
 			}
-			ln, err := net.Listen("tcp", listen)
+			var cert *serving.Cert
+			var tlsCfg *tls.Config
+			if tlsCert != "" {
+				cert = &serving.Cert{CertFile: tlsCert, KeyFile: tlsKey}
+				if err := cert.Load(); err != nil {
+					w.Close()
+					return err
+				}
+				tlsCfg, _ = cert.Config("")
+			}
+			ln, err := serving.Listen(listen, maxConns, tlsCfg)
 			if err != nil {
 				w.Close()
 				return err
 			}
 			srv := &http.Server{
-				Handler:           witness.Handler(w),
+				Handler:           serving.Headers(witness.Handler(w)),
 				ReadHeaderTimeout: 10 * time.Second, // slowloris
 				ReadTimeout:       30 * time.Second, // a 64 KiB body
 				WriteTimeout:      30 * time.Second, // answers are immediate
-				IdleTimeout:       2 * time.Minute,  // keep-alive for logs
+				IdleTimeout:       30 * time.Second, // keep-alive between a log's rounds
+				MaxHeaderBytes:    64 << 10,
 				ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
 			}
 			served := make(chan error, 1)
@@ -230,6 +250,13 @@ SIGINT stop.`,
 					if s != syscall.SIGHUP {
 						logger.Info("shutting down", "signal", s.String())
 						break loop
+					}
+					if cert != nil {
+						if err := cert.Load(); err != nil {
+							logger.Error("SIGHUP: keeping the old TLS certificate", "err", err)
+						} else {
+							logger.Info("SIGHUP: reloaded the TLS certificate", "file", tlsCert)
+						}
 					}
 					logs, err := readLogs(logsFn)
 					if err != nil {
@@ -254,6 +281,9 @@ SIGINT stop.`,
 	sf.registerRate(cmd)
 	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:8081", "HTTP listen address (port 0 picks a free port)")
 	cmd.Flags().StringVar(&logsFn, "logs", "", "file of \"log <vkey> [<url>]\" lines (required)")
+	cmd.Flags().StringVar(&tlsCert, "tls-cert", "", "TLS certificate chain (PEM); with --tls-key, serve HTTPS (TLS 1.2+); reloaded on SIGHUP")
+	cmd.Flags().StringVar(&tlsKey, "tls-key", "", "TLS private key (PEM, mode 0600)")
+	cmd.Flags().IntVar(&maxConns, "max-connections", 1024, "most open connections; beyond, new ones wait to be accepted")
 	return cmd
 }
 

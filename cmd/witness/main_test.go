@@ -12,6 +12,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
@@ -31,6 +32,7 @@ import (
 
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/tlogai/tlog/internal/servingtest"
 	"github.com/tlogai/tlog/signer"
 	"github.com/tlogai/tlog/witness"
 )
@@ -431,6 +433,41 @@ func TestWitnessCLI(t *testing.T) {
 		resp.Body.Close()
 		if resp.StatusCode != 200 {
 			t.Errorf("HEAD /healthz: %d, want 200", resp.StatusCode)
+		}
+	})
+
+	t.Run("TLS", func(t *testing.T) {
+		logs := filepath.Join(dir, "tls-logs.txt")
+		if err := os.WriteFile(logs, []byte("log "+logA.vkey+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		ca := servingtest.NewCA(t, "witness test CA")
+		certPEM, keyPEM := ca.Issue(t, "witness", true)
+		cert, key := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
+		os.WriteFile(cert, certPEM, 0o644)
+		os.WriteFile(key, keyPEM, 0o644)
+		if r := runWitness(t, "serve", "--data", filepath.Join(dir, "tls-bad"), "--listen", "127.0.0.1:0", "--key", prefix+".key", "--logs", logs, "--tls-cert", cert, "--tls-key", key); r.code == 0 || !strings.Contains(r.stderr, "chmod 600 "+key) {
+			t.Fatalf("serve with a readable TLS key: exit %d, stderr %q", r.code, r.stderr)
+		}
+		os.Chmod(key, 0o600)
+		p := startServe(t, "--data", filepath.Join(dir, "tls-data"), "--listen", "127.0.0.1:0", "--key", prefix+".key", "--logs", logs, "--tls-cert", cert, "--tls-key", key)
+		p.client = &http.Client{Timeout: cliHTTPTimeout, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool()}}}
+		resp, err := p.client.Post("https://"+p.addr+"/add-checkpoint", "text/plain", bytes.NewReader(witness.Request{Checkpoint: logA.note}.Format()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("add-checkpoint over TLS: %d %s", resp.StatusCode, body)
+		}
+		checkCosigned(t, logA, string(body), wv)
+		if resp.Header.Get("X-Content-Type-Options") != "nosniff" || resp.Header.Get("X-Request-Id") == "" {
+			t.Errorf("answer headers %v: want nosniff and a request id", resp.Header)
+		}
+		old := &http.Client{Timeout: cliHTTPTimeout, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool(), MaxVersion: tls.VersionTLS11}}}
+		if _, err := old.Get("https://" + p.addr + "/healthz"); err == nil {
+			t.Error("a TLS 1.1 client was served")
 		}
 	})
 
