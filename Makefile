@@ -4,7 +4,7 @@
 GO ?= go
 BIN := bin
 
-.PHONY: run test bench build fmt vet race clean
+.PHONY: run test bench build fmt vet race clean fuzz
 
 build:
 	$(GO) build -o $(BIN)/tlog ./cmd/tlog
@@ -31,6 +31,19 @@ vet:
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./log/ ./proofs/
 	$(GO) test -run '^$$' -bench DecisionsBulk -benchtime 400000x ./api/
+
+# Every fuzz target of the repository, one after another, FUZZTIME each
+# (make fuzz FUZZTIME=5s in CI). Targets are found by name in the test
+# files, so new ones run without editing this.
+FUZZTIME ?= 30s
+fuzz:
+	@set -e; for f in $$(grep -rl --include='*_test.go' '^func Fuzz' . | sort); do \
+		dir=$$(dirname $$f); \
+		for t in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$f); do \
+			echo "$(GO) test -run '^\$$' -fuzz '^$$t\$$' -fuzztime $(FUZZTIME) $$dir/"; \
+			$(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) $$dir/; \
+		done; \
+	done
 
 clean:
 	rm -rf $(BIN)

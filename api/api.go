@@ -235,7 +235,8 @@ func (s *server) checkpoint(c echo.Context) error {
 
 // GET /tile/<L>/<N>[.p/<W>] and /tile/entries/<N>[.p/<W>].
 func (s *server) tile(c echo.Context) error {
-	t, entries, err := proofs.ParseTilePath(c.Request().URL.Path)
+	// The path as sent: URL.Path is percent-decoded (issue 9).
+	t, entries, err := proofs.ParseTileURL(c.Request().URL)
 	if err != nil {
 		return err
 	}

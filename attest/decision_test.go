@@ -94,18 +94,18 @@ func normalize(d *Decision) Decision {
 func TestParseDecisionValid(t *testing.T) {
 	withDigest := minimalRecord()
 	withDigest["model"].(map[string]any)["digest"] = commitment("w")
-	lone := minimalRecord()
-	lone["outcome"] = "a\uFFFDb \uFFFD\" \uFFFD\uFFFD \uFFFD\U00010000 \uFFFD\\"
+	pair := minimalRecord()
+	pair["outcome"] = "a\U0001F600b \U0010FFFF\" \uFFFD"
 	for name, rec := range map[string]map[string]any{
-		"minimal":        minimalRecord(),
-		"full":           fullRecord(),
-		"model digest":   withDigest,
-		"lone surrogate": lone,
+		"minimal":         minimalRecord(),
+		"full":            fullRecord(),
+		"model digest":    withDigest,
+		"surrogate pairs": pair,
 	} {
 		t.Run(name, func(t *testing.T) {
 			line := mustJSON(t, rec)
-			if name == "lone surrogate" {
-				line = bytes.Replace(line, mustJSON(t, lone["outcome"]), []byte(`"a\ud800b \ud800\" \udc00\ud800 \ud800\ud800\udc00 \udbff\\"`), 1)
+			if name == "surrogate pairs" {
+				line = bytes.Replace(line, mustJSON(t, pair["outcome"]), []byte(`"a\ud83d\ude00b \udbff\udfff\" \ufffd"`), 1)
 			}
 			d, entry, err := ParseDecision(line)
 			if err != nil {
@@ -521,6 +521,18 @@ func TestParseDecisionRejects(t *testing.T) {
 		{"short unicode escape", replace(`"support-bot"`, `"support\u41"`), []string{`bad \u escape`}},
 		{"uppercase U escape", replace(`"support-bot"`, `"support\U0041"`), []string{`bad escape`}},
 		{"bad escape after surrogate", replace(`"support-bot"`, `"\ud83d\uzzzz"`), []string{`bad \u escape`}},
+		// A lone surrogate is refused, not read as U+FFFD (issue 9).
+		{"lone high surrogate", replace(`"support-bot"`, `"a\ud800b"`), []string{"system", `lone UTF-16 surrogate \ud800`}},
+		{"lone high surrogate at end", replace(`"support-bot"`, `"a\uDBFF"`), []string{`\udbff`}},
+		{"lone low surrogate", replace(`"support-bot"`, `"\udc00x"`), []string{`lone UTF-16 surrogate \udc00`}},
+		{"reversed pair", replace(`"support-bot"`, `"\udc00\ud800"`), []string{`\udc00`}},
+		{"high then high then low", replace(`"support-bot"`, `"\ud800\ud800\udc00"`), []string{`\ud800`}},
+		{"high then BMP escape", replace(`"support-bot"`, `"\ud800\u0041"`), []string{`\ud800`}},
+		{"high then escape", replace(`"support-bot"`, `"\ud800\n"`), []string{`\ud800`}},
+		{"lone surrogate in key", []byte(`{"\ud800":"x"}`), []string{`\ud800`}},
+		{"lone surrogate in label", replace(`"support-bot"`, `"support-bot","labels":{"k":"\udfff"}`), []string{`label "k"`, `\udfff`}},
+		{"invalid UTF-8", replace(`"support-bot"`, "\"support\xffbot\""), []string{"UTF-8"}},
+		{"encoded surrogate UTF-8", replace(`"support-bot"`, "\"support\xed\xa0\x80bot\""), []string{"UTF-8"}},
 		{"form feed as whitespace", replace(`,"time"`, "\f,\"time\""), nil},
 		{"vertical tab as whitespace", []byte("\v" + good), nil},
 		{"no-break space as whitespace", replace(`,"time"`, "\u00a0,\"time\""), nil},
@@ -762,7 +774,10 @@ func TestParseDecisionsLimits(t *testing.T) {
 // FuzzParseDecisionJSON checks the package's JSON reader against
 // encoding/json: whatever it accepts, encoding/json (strict: unknown
 // fields and trailing data rejected) accepts too, with the same result.
-// Accepted valid records round-trip through their entry.
+// The one intended difference the other way: a lone surrogate escape,
+// which encoding/json reads as U+FFFD, is refused (as checkJSONText
+// refuses it in statements). Accepted valid records round-trip through
+// their entry.
 func FuzzParseDecisionJSON(f *testing.F) {
 	for _, rec := range []map[string]any{minimalRecord(), fullRecord()} {
 		b := mustJSON(f, rec)
@@ -795,7 +810,16 @@ func FuzzParseDecisionJSON(f *testing.F) {
 		}
 		d, err := parseDecisionJSON(b)
 		if err != nil {
+			// The intended difference from encoding/json, which reads
+			// a lone surrogate as U+FFFD: checkJSONText (the check of
+			// statements) finds the same lone surrogate.
+			if strings.Contains(err.Error(), "lone UTF-16 surrogate") && checkJSONText(b) == nil {
+				t.Fatalf("parseDecisionJSON refused %q for a lone surrogate (%v), checkJSONText did not", b, err)
+			}
 			return
+		}
+		if err := checkJSONText(b); err != nil {
+			t.Fatalf("parseDecisionJSON accepted %q, checkJSONText did not: %v", b, err)
 		}
 		jd, jerr := jsonDecision(b)
 		if jerr != nil {

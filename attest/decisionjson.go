@@ -13,8 +13,10 @@ import (
 // scans every record twice and allocates a decoder per line), and the
 // schema is fixed — objects of strings, one array of strings. It accepts
 // exactly the JSON (RFC 8259) encoding/json accepts for the schema, except
-// that it is stricter: unknown fields, duplicate fields and null values are
-// errors. A fuzz test checks it against encoding/json.
+// that it is stricter: unknown fields, duplicate fields, null values and
+// lone surrogate escapes (\ud800 not followed by a low surrogate, or a
+// low one alone: encoding/json reads them as U+FFFD) are errors. A fuzz
+// test checks it against encoding/json.
 
 type jsonReader struct {
 	b []byte
@@ -63,8 +65,9 @@ func (r *jsonReader) expect(c byte) error {
 }
 
 // str reads a JSON string. The input is valid UTF-8 (checked by the
-// caller); escapes decode as encoding/json does, a lone surrogate to
-// U+FFFD.
+// caller); escapes decode as encoding/json does, except that a lone
+// (unpaired) surrogate escape is an error, where encoding/json would
+// read U+FFFD.
 func (r *jsonReader) str(field string) (string, error) {
 	c, err := r.peek()
 	if err != nil {
@@ -134,9 +137,11 @@ func (r *jsonReader) escaped(start int, field string) (string, error) {
 				return "", r.fail("%s: bad \\u escape", field)
 			}
 			if utf16.IsSurrogate(r1) {
-				// A pair decodes to one rune; anything else is U+FFFD.
+				// A pair decodes to one rune. A lone surrogate is an
+				// error: encoding/json would read it as U+FFFD, storing
+				// a character the writer never sent.
+				at := r.i - 6
 				if r.i+1 < len(r.b) && r.b[r.i] == '\\' && r.b[r.i+1] == 'u' {
-					save := r.i
 					r.i += 2
 					r2, ok := r.hex4()
 					if !ok {
@@ -146,9 +151,9 @@ func (r *jsonReader) escaped(start int, field string) (string, error) {
 						out = utf8.AppendRune(out, dec)
 						continue
 					}
-					r.i = save
 				}
-				r1 = utf8.RuneError
+				r.i = at
+				return "", r.fail("%s: %v", field, loneSurrogateError(r1))
 			}
 			out = utf8.AppendRune(out, r1)
 		default:

@@ -13,6 +13,18 @@ import (
 // subject no rule covers may be signed by anyone. A nil *Policy allows
 // everything (an open log).
 //
+// Coverage ignores case: a rule covers every subject name that starts
+// with its prefix under Unicode simple case folding, so the rule for
+// "acme/" covers "ACME/fraud-v3" and "Acme/x" too (and two rules whose
+// prefixes differ only in case are an error). Names that would read as a
+// covered name without matching it — " acme/x", "acme\x", "acme//x",
+// "./acme/x", "acme%2fx", "ａｃｍｅ/x", control, format or invisible
+// characters — never reach the policy: Admit refuses them (ErrInvalid)
+// whether or not a policy is set, and Check refuses them too. See
+// checkSubjectName for the full list. Prefixes are printable ASCII
+// without backslashes, empty, "." or ".." segments; a prefix may end in
+// '/'.
+//
 // File format, one rule per line, '#' starts a comment:
 //
 //	<subject name prefix> <sha256:fingerprint> [<sha256:fingerprint> ...]
@@ -42,10 +54,13 @@ func ParsePolicy(text []byte) (*Policy, error) {
 		if len(f) < 2 {
 			return nil, fmt.Errorf("publisher policy line %d: want a subject name prefix and at least one sha256:<hex> key fingerprint", n)
 		}
-		if prev, ok := seen[f[0]]; ok {
-			return nil, fmt.Errorf("publisher policy line %d: prefix %q already has a rule on line %d", n, f[0], prev)
+		if err := checkName(f[0], true); err != nil {
+			return nil, fmt.Errorf("publisher policy line %d: prefix %q %v", n, f[0], err)
 		}
-		seen[f[0]] = n
+		if prev, ok := seen[foldKey(f[0])]; ok {
+			return nil, fmt.Errorf("publisher policy line %d: prefix %q already has a rule on line %d (prefixes are compared ignoring case)", n, f[0], prev)
+		}
+		seen[foldKey(f[0])] = n
 		r := rule{prefix: f[0], allowed: map[string]bool{}}
 		for _, fp := range f[1:] {
 			if _, err := ParseDigest(fp); err != nil {
@@ -68,16 +83,21 @@ func ParsePolicy(text []byte) (*Policy, error) {
 func (p *Policy) Rules() int { return len(p.rules) }
 
 // Check returns an ErrForbidden error if signer may not sign one of the
-// subject names.
+// subject names, and an ErrInvalid error for a name Admit would refuse.
 func (p *Policy) Check(names []string, signer string) error {
 	if p == nil {
 		return nil
 	}
 	for _, name := range names {
+		if err := checkSubjectName(name); err != nil {
+			return fmt.Errorf("%w: subject name %q %v", ErrInvalid, name, err)
+		}
+	}
+	for _, name := range names {
 		var best *rule
 		for i := range p.rules {
 			r := &p.rules[i]
-			if strings.HasPrefix(name, r.prefix) && (best == nil || len(r.prefix) > len(best.prefix)) {
+			if covers(r.prefix, name) && (best == nil || len(r.prefix) > len(best.prefix)) {
 				best = r
 			}
 		}

@@ -393,8 +393,12 @@ func parseStatement(payload []byte) (*statement, error) {
 		switch {
 		case len(sub.Name) > maxSubjectNameLength:
 			return nil, fmt.Errorf("%w: subject %d: name is longer than %d bytes", ErrInvalid, i, maxSubjectNameLength)
-		case hasControlRune(sub.Name):
-			return nil, fmt.Errorf("%w: subject %d: name %q contains control characters", ErrInvalid, i, sub.Name)
+		default:
+			// Names that read as other names are refused (see
+			// checkSubjectName and Policy).
+			if err := checkSubjectName(sub.Name); err != nil {
+				return nil, fmt.Errorf("%w: subject %d: name %q %v", ErrInvalid, i, sub.Name, err)
+			}
 		}
 		d, ok := sub.Digest["sha256"]
 		if !ok {
@@ -471,8 +475,12 @@ func structuralBytes(b []byte) int {
 // deep, in which no object has two field names that are equal ignoring
 // case: such a document reads differently in parsers that take the first
 // or the last of two names, or match names case-insensitively (Go's
-// encoding/json), or exactly.
+// encoding/json), or exactly. b must also be UTF-8 without lone surrogate
+// escapes (checkJSONText), which decoders silently read as U+FFFD.
 func checkJSON(b []byte) error {
+	if err := checkJSONText(b); err != nil {
+		return err
+	}
 	// Bound the work first: a document of a few MiB could otherwise hold
 	// a million keys, each costing the tokenizer below an allocation.
 	if n := structuralBytes(b); n > maxJSONStructure {

@@ -3,6 +3,7 @@ package proofs
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"strconv"
 	"strings"
 )
@@ -67,7 +68,14 @@ func FormatTileIndex(n uint64) string {
 // "tile/entries/<N>[.p/<W>]" (a leading "/" is allowed). It accepts only the
 // canonical encoding: L in 0…63 without leading zeros, N in 3-digit groups
 // as FormatTileIndex writes it, W in 1…255 without leading zeros.
+//
+// path is the path as sent, not percent-decoded: a '%' is an error (see
+// ParseTileURL), so one tile has one path, and a cache or a mirror keyed
+// by the request path holds each tile once.
 func ParseTilePath(path string) (t Tile, entries bool, err error) {
+	if strings.Contains(path, "%") {
+		return Tile{}, false, fmt.Errorf("%w: %q is percent-encoded (tile paths are digits, 'x', '.p', '/' and \"entries\", never escaped)", ErrBadTilePath, path)
+	}
 	rest, ok := strings.CutPrefix(strings.TrimPrefix(path, "/"), "tile/")
 	if !ok {
 		return Tile{}, false, fmt.Errorf("%w: %q does not start with tile/", ErrBadTilePath, path)
@@ -100,6 +108,17 @@ func ParseTilePath(path string) (t Tile, entries bool, err error) {
 	}
 	t.Index = n
 	return t, entries, nil
+}
+
+// ParseTileURL parses the path of a request URL as ParseTilePath does,
+// as the client wrote it: u.Path is percent-decoded, so "/tile/0/%30%30%30"
+// would read as tile 000. Any percent escape in the path, even of a
+// character that needs escaping, is an error.
+func ParseTileURL(u *url.URL) (t Tile, entries bool, err error) {
+	if u.RawPath != "" || strings.Contains(u.Path, "%") {
+		return Tile{}, false, fmt.Errorf("%w: %q is percent-encoded (tile paths are never escaped)", ErrBadTilePath, u.EscapedPath())
+	}
+	return ParseTilePath(u.EscapedPath())
 }
 
 func parseTileIndex(s string) (uint64, error) {
