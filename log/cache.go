@@ -8,10 +8,12 @@ import (
 // tileCache is a small LRU of full tiles and bundles. Full tiles never
 // change, so a cached copy is valid forever. Safe for concurrent use.
 type tileCache struct {
-	mu    sync.Mutex
-	max   int
-	order *list.List // front: most recently used; values are *cacheItem
-	items map[tileKey]*list.Element
+	mu       sync.Mutex
+	max      int        // most items
+	maxBytes int64      // most bytes of values
+	bytes    int64      // guarded by mu
+	order    *list.List // front: most recently used; values are *cacheItem
+	items    map[tileKey]*list.Element
 }
 
 type cacheItem struct {
@@ -19,8 +21,8 @@ type cacheItem struct {
 	val []byte
 }
 
-func newTileCache(max int) *tileCache {
-	return &tileCache{max: max, order: list.New(), items: make(map[tileKey]*list.Element, max)}
+func newTileCache(max int, maxBytes int64) *tileCache {
+	return &tileCache{max: max, maxBytes: maxBytes, order: list.New(), items: make(map[tileKey]*list.Element, min(max, 1024))}
 }
 
 // get returns a cached tile. The bytes are shared: callers must not modify
@@ -43,10 +45,16 @@ func (c *tileCache) put(k tileKey, v []byte) {
 		c.order.MoveToFront(e)
 		return
 	}
+	if int64(len(v)) > c.maxBytes {
+		return // would evict everything else and still not fit
+	}
 	c.items[k] = c.order.PushFront(&cacheItem{k, v})
-	for c.order.Len() > c.max {
+	c.bytes += int64(len(v))
+	for c.order.Len() > c.max || c.bytes > c.maxBytes {
 		e := c.order.Back()
 		c.order.Remove(e)
-		delete(c.items, e.Value.(*cacheItem).key)
+		it := e.Value.(*cacheItem)
+		delete(c.items, it.key)
+		c.bytes -= int64(len(it.val))
 	}
 }

@@ -70,6 +70,10 @@ type Config struct {
 	// their 256 entries). Default 4096.
 	TileCacheSize int
 
+	// TileCacheBytes bounds the bytes of the cached tiles and bundles
+	// (bundles of large entries run to megabytes). Default 64 MiB.
+	TileCacheBytes int64
+
 	// NodeCacheSize is the number of node hashes kept in memory for
 	// serving proofs (about 40 bytes each). Upper tree levels, shared by
 	// every proof, stay cached. Default 1<<20 (about 40 MiB); negative
@@ -95,6 +99,7 @@ const (
 	DefaultPoolBytes                 = 512 << 20
 	DefaultCheckpointHistoryInterval = time.Second
 	DefaultTileCacheSize             = 4096
+	DefaultTileCacheBytes            = 64 << 20
 	DefaultCacheSize                 = 128 << 20
 	DefaultNodeCacheSize             = 1 << 20
 	DefaultCommitTimeout             = 30 * time.Second
@@ -136,6 +141,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.TileCacheSize <= 0 {
 		c.TileCacheSize = DefaultTileCacheSize
+	}
+	if c.TileCacheBytes <= 0 {
+		c.TileCacheBytes = DefaultTileCacheBytes
 	}
 	if c.NodeCacheSize == 0 {
 		c.NodeCacheSize = DefaultNodeCacheSize

@@ -37,7 +37,7 @@ func Open(cfg Config) (*Log, error) {
 		db:     db,
 		origin: cfg.Signer.Name(),
 		pool:   make(chan *Future, cfg.PoolSize),
-		cache:  newTileCache(cfg.TileCacheSize),
+		cache:  newTileCache(cfg.TileCacheSize, cfg.TileCacheBytes),
 		nodes:  newNodeCache(cfg.NodeCacheSize),
 		stall:  newStallGuard(),
 		quit:   make(chan struct{}),

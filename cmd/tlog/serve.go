@@ -117,7 +117,7 @@ finishes those in flight and closes the store.`,
 	fl.IntVar(&f.rateBurst, "rate-burst", 0, "burst of the rate limit (default twice --rate-limit)")
 	fl.IntVar(&f.maxRequests, "max-requests", api.DefaultMaxRequests, "most requests handled at once; beyond, 503 with Retry-After")
 	fl.IntVar(&f.maxConns, "max-connections", defaultMaxConnections, "most open connections; beyond, new ones wait to be accepted")
-	fl.Int64Var(&f.memoryLimit, "memory-limit", defaultMemoryLimit, "memory budget in bytes: GOMEMLIMIT is 3/4 of it (unless set in the environment) and large submissions share 1/4")
+	fl.Int64Var(&f.memoryLimit, "memory-limit", defaultMemoryLimit, "memory budget in bytes: GOMEMLIMIT is 3/4 of it (unless set in the environment), large submissions share 1/4, cached tiles hold at most 1/12")
 	fl.StringVar(&f.tlsCert, "tls-cert", "", "TLS certificate chain (PEM); with --tls-key, serve HTTPS (TLS 1.2+); reloaded on SIGHUP")
 	fl.StringVar(&f.tlsKey, "tls-key", "", "TLS private key (PEM, mode 0600)")
 	fl.StringVar(&f.clientCA, "client-ca", "", "CA certificates (PEM) of writers' client certificates: a writer may present one instead of a token, named by the certificate's subject common name")
@@ -199,6 +199,7 @@ func serve(cmd *cobra.Command, f serveFlags) error {
 		CommitTimeout:             f.commitTimeout,
 		CheckpointHistoryInterval: nonZero(f.history),
 		TileCacheSize:             f.tileCache,
+		TileCacheBytes:            f.memoryLimit / 12,
 		NodeCacheSize:             nodeCacheFlag(f.nodes),
 		Logger:                    logger,
 	})
