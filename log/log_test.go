@@ -230,10 +230,14 @@ func TestPushbackConsumesNoIndex(t *testing.T) {
 	cfg := Config{Dir: "/log", FS: fs, Signer: s, Logger: testLogger(t), PoolSize: 4, BatchMaxSize: 1, BatchMaxAge: -1}
 	l := mustOpen(t, cfg)
 	defer l.Close()
+	defer fs.Resume() // before Close, should the test fail while stalled
 
 	fs.Stall()
 	first := l.Add(entry(0)) // the sequencer takes it and blocks in fsync
-	fs.WaitStalled()
+	waitStalledOn(t, fs, first)
+	// The pipelined commit takes batches while the first waits for its
+	// fsync: fill it, so that the pool itself fills next.
+	fillers := fillPipeline(t, l, "no index")
 	var accepted []*Future
 	for i := 1; i <= cfg.PoolSize; i++ {
 		accepted = append(accepted, l.Add(entry(i)))
@@ -247,16 +251,23 @@ func TestPushbackConsumesNoIndex(t *testing.T) {
 	if r, err := first.Wait(context.Background()); err != nil || r.Index != 0 {
 		t.Fatalf("first: %+v %v", r, err)
 	}
-	for i, f := range accepted {
+	for i, f := range fillers {
 		if r, err := f.Wait(context.Background()); err != nil || r.Index != uint64(i+1) {
+			t.Fatalf("filler %d: %+v %v", i, r, err)
+		}
+	}
+	n := uint64(1 + len(fillers))
+	for i, f := range accepted {
+		if r, err := f.Wait(context.Background()); err != nil || r.Index != n+uint64(i) {
 			t.Fatalf("accepted %d: %+v %v", i, r, err)
 		}
 	}
-	if size := l.Published().Size; size != uint64(1+cfg.PoolSize) {
-		t.Fatalf("size %d, want %d: pushback consumed indices", size, 1+cfg.PoolSize)
+	n += uint64(cfg.PoolSize)
+	if size := l.Published().Size; size != n {
+		t.Fatalf("size %d, want %d: pushback consumed indices", size, n)
 	}
 	// The refused entries were never logged: adding one now gives the next index.
-	if r := mustAdd(t, l, entry(100)); r.Index != uint64(1+cfg.PoolSize) || r.Duplicate {
+	if r := mustAdd(t, l, entry(100)); r.Index != n || r.Duplicate {
 		t.Fatalf("refused entry now got %+v", r)
 	}
 }
