@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 
@@ -137,6 +138,7 @@ func (s *server) handleError(err error, c echo.Context) {
 		return
 	}
 	code, msg := status(err)
+	msg = clipReason(msg)
 	r := c.Request()
 	if p := r.URL.Path; code >= 400 && code < 500 && (p == "/api/v1/attestations" || p == "/api/v1/decisions") {
 		s.rejected.Add(1)
@@ -195,4 +197,20 @@ func (s *server) handleError(err error, c echo.Context) {
 func firstLine(s string) string {
 	line, _, _ := strings.Cut(s, "\n")
 	return line
+}
+
+// maxReason bounds a reason sent back: reasons quote the input at fault,
+// and a 60 KiB parameter need not come back whole.
+const maxReason = 1024
+
+// clipReason cuts a reason to maxReason bytes at a rune boundary.
+func clipReason(s string) string {
+	if len(s) <= maxReason {
+		return s
+	}
+	cut := maxReason
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "… (cut)"
 }

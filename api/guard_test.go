@@ -457,3 +457,16 @@ func TestRateKey(t *testing.T) {
 		t.Fatal("idle buckets were not swept")
 	}
 }
+
+// TestLongReasonsClipped: a reason quoting a huge input is cut to about 1
+// KiB, still one line.
+func TestLongReasonsClipped(t *testing.T) {
+	ts := newAIServer(t, nil)
+	resp, body := ts.do(t, http.MethodGet, "/api/v1/proofs/inclusion?index="+strings.Repeat("é", 20000), nil)
+	if resp.StatusCode != 400 || len(body) > maxReason+64 || !strings.Contains(string(body), "… (cut)") {
+		t.Fatalf("%d, %d bytes: %.80s", resp.StatusCode, len(body), body)
+	}
+	if got := clipReason(strings.Repeat("é", 600)); len(got) > maxReason+len("… (cut)") || !strings.HasSuffix(got, "… (cut)") {
+		t.Fatalf("clipReason: %d bytes", len(got))
+	}
+}
