@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 
 	"github.com/labstack/echo/v4"
@@ -98,17 +99,29 @@ func Handler(w *Witness) http.Handler {
 		e.HEAD(path, h) // net/http sends no body for HEAD
 	}
 	get("/forks", func(c echo.Context) error {
+		q, err := url.ParseQuery(c.Request().URL.RawQuery)
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, "malformed query")
+		}
+		for k, v := range q {
+			if k != "limit" && k != "cursor" {
+				return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("unknown parameter %.64q (want limit, cursor)", k))
+			}
+			if len(v) != 1 {
+				return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("parameter %q given %d times", k, len(v)))
+			}
+		}
 		limit := DefaultForksLimit
-		if c.QueryParams().Has("limit") {
-			l := c.QueryParam("limit")
+		if q.Has("limit") {
+			l := q.Get("limit")
 			n, err := signer.ParseDecimal(l)
 			if err != nil || n < 1 || n > MaxForksLimit {
 				return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("limit must be a number from 1 to %d", MaxForksLimit))
 			}
 			limit = int(n)
 		}
-		cursor := c.QueryParam("cursor")
-		if cursor == "" && c.QueryParams().Has("cursor") {
+		cursor := q.Get("cursor")
+		if cursor == "" && q.Has("cursor") {
 			return echo.NewHTTPError(http.StatusBadRequest, "empty cursor: omit it for the first page")
 		}
 		fs, next, err := w.ForksPage(cursor, limit)
