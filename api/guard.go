@@ -243,18 +243,20 @@ type rateLimiter struct {
 	rate  rate.Limit
 	burst int
 
+	now func() time.Time // the clock; tests set their own
+
 	mu      sync.Mutex
 	buckets map[string]*rate.Limiter // guarded by mu
 	swept   time.Time                // guarded by mu
 }
 
 func newRateLimiter(perSecond float64, burst int) *rateLimiter {
-	return &rateLimiter{rate: rate.Limit(perSecond), burst: burst, buckets: map[string]*rate.Limiter{}}
+	return &rateLimiter{rate: rate.Limit(perSecond), burst: burst, now: time.Now, buckets: map[string]*rate.Limiter{}}
 }
 
 // allow takes a token from key's bucket, or says how long until one.
 func (l *rateLimiter) allow(key string) (time.Duration, bool) {
-	now := time.Now()
+	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	// A bucket refills in burst/rate; one untouched that long is full,

@@ -443,6 +443,8 @@ func TestRateKey(t *testing.T) {
 	// The limiter's map stays bounded: past maxBuckets, new keys are
 	// refused until idle buckets expire.
 	l := newRateLimiter(1, 1)
+	now := time.Unix(1e9, 0)
+	l.now = func() time.Time { return now }
 	for i := range maxBuckets {
 		l.allow(fmt.Sprint("k", i))
 	}
@@ -452,7 +454,7 @@ func TestRateKey(t *testing.T) {
 	if len(l.buckets) != maxBuckets {
 		t.Fatalf("%d buckets", len(l.buckets))
 	}
-	time.Sleep(1100 * time.Millisecond) // every bucket refills (1 token at 1/s)
+	now = now.Add(2 * time.Second) // every bucket refills (1 token at 1/s)
 	if _, ok := l.allow("one more"); !ok {
 		t.Fatal("idle buckets were not swept")
 	}
