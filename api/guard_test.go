@@ -374,6 +374,10 @@ func TestRateLimit(t *testing.T) {
 		c.Writers = testWriters(t)
 		c.RateLimit, c.RateBurst = 5, 3
 	})
+	// A still clock: no token refills between requests, however slow.
+	var mu sync.Mutex
+	now := time.Unix(1e9, 0)
+	ts.Server.Config.Handler.(*Server).s.limiter.now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 	status := func(tok string, i int) (int, string) {
 		resp, _ := ts.send(t, "/add", "", []byte(fmt.Sprintf("rate %s %d", tok[:1], i)), bearer(tok)...)
 		return resp.StatusCode, resp.Header.Get("Retry-After")
@@ -394,7 +398,9 @@ func TestRateLimit(t *testing.T) {
 	if code, _ := status(tokRaw, 0); code != 200 {
 		t.Fatalf("another writer: %d", code)
 	}
-	time.Sleep(250 * time.Millisecond) // one token at 5/s
+	mu.Lock()
+	now = now.Add(250 * time.Millisecond) // one token at 5/s
+	mu.Unlock()
 	if code, _ := status(tokAll, 4); code != 200 {
 		t.Fatalf("after refill: %d", code)
 	}
