@@ -15,7 +15,6 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -77,23 +76,7 @@ func newAIServer(t *testing.T, mod func(ts *testServer, c *Config)) *testServer 
 // post sends body with the given Content-Type ("" sends none).
 func (ts *testServer) post(t *testing.T, path, contentType string, body []byte) (*http.Response, []byte) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, ts.URL+path, bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
-	}
-	resp, err := ts.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp, b
+	return ts.send(t, path, contentType, body)
 }
 
 func (ts *testServer) size() uint64 { return ts.log.Published().Size }

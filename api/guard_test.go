@@ -53,7 +53,10 @@ func (ts *testServer) send(t *testing.T, path, contentType string, body []byte, 
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
 	return resp, b
 }
 
