@@ -22,46 +22,8 @@ import (
 	"github.com/tlogai/tlog/attest"
 	"github.com/tlogai/tlog/log"
 	"github.com/tlogai/tlog/proofs"
+	"github.com/tlogai/tlog/wire"
 )
-
-// Receipt is what a submission answers for each entry: where it is in the
-// log and, unless compact receipts were asked for, the proof of it.
-// Byte fields are standard base64.
-type Receipt struct {
-	Index    uint64 `json:"index"`
-	LeafHash []byte `json:"leaf_hash"`
-	// Duplicate is true when the same entry was already logged: Index is
-	// the original's.
-	Duplicate bool `json:"duplicate,omitempty"`
-	// Entry is the logged entry (canonical JSON), whose SHA-256 leaf hash
-	// the proof is about.
-	Entry []byte `json:"entry,omitempty"`
-	// Checkpoint is the signed checkpoint the proofs are against: the
-	// log's latest, or with ?wait=witnessed one that meets the witness
-	// policy, with its cosignatures.
-	Checkpoint string `json:"checkpoint,omitempty"`
-	// InclusionProof proves Entry in Checkpoint's tree.
-	InclusionProof *InclusionProof `json:"inclusion_proof,omitempty"`
-	// TlogProof is the same proof as a c2sp.org/tlog-proof@v1 file, for
-	// tlog verify.
-	TlogProof string `json:"tlog_proof,omitempty"`
-	// Witnessed says, with ?wait=witnessed, whether Checkpoint meets the
-	// witness policy. False (status 202) when no witnessed checkpoint
-	// covered the entry within the wait; the entry is logged all the same.
-	Witnessed *bool `json:"witnessed,omitempty"`
-}
-
-// SearchResult is the JSON of GET /api/v1/search.
-type SearchResult struct {
-	Results []SearchHit `json:"results"`
-	// NextCursor, when set, fetches the next (older) page as ?cursor=.
-	NextCursor string `json:"next_cursor,omitempty"`
-}
-
-// SearchHit is one entry found; prove it with its index.
-type SearchHit struct {
-	Index uint64 `json:"index"`
-}
 
 // receiptOptions are the query parameters of submissions.
 type receiptOptions struct {
@@ -257,11 +219,11 @@ func (s *server) decisions(c echo.Context) error {
 // waits, up to Config.WitnessWait, for a witnessed checkpoint covering them
 // all; if none comes it answers 202 with proofs against the log's own
 // checkpoint and witnessed false.
-func (s *server) receipts(ctx context.Context, data [][]byte, results []log.Result, opts receiptOptions) ([]Receipt, int, error) {
-	rs := make([]Receipt, len(results))
+func (s *server) receipts(ctx context.Context, data [][]byte, results []log.Result, opts receiptOptions) ([]wire.Receipt, int, error) {
+	rs := make([]wire.Receipt, len(results))
 	var last uint64
 	for i, r := range results {
-		rs[i] = Receipt{Index: r.Index, Duplicate: r.Duplicate}
+		rs[i] = wire.Receipt{Index: r.Index, Duplicate: r.Duplicate}
 		last = max(last, r.Index)
 	}
 	if opts.compact {
@@ -434,9 +396,9 @@ func (s *server) search(c echo.Context) error {
 	slices.SortFunc(idx, func(a, b uint64) int { return cmp.Compare(b, a) })
 	idx = slices.Compact(idx)
 	idx = idx[:min(len(idx), int(limit))]
-	out := SearchResult{Results: make([]SearchHit, len(idx))}
+	out := wire.SearchResult{Results: make([]wire.SearchHit, len(idx))}
 	for i, v := range idx {
-		out.Results[i] = SearchHit{Index: v}
+		out.Results[i] = wire.SearchHit{Index: v}
 	}
 	if uint64(len(idx)) == limit && idx[len(idx)-1] > 0 {
 		out.NextCursor = strconv.FormatUint(idx[len(idx)-1], 10)
@@ -488,7 +450,7 @@ func (e *lineEncoder) encode(v any) error { return e.enc.Encode(v) }
 
 // compact writes a compact receipt: {"index":N,"leaf_hash":"B64"} and
 // ,"duplicate":true when set.
-func (e *lineEncoder) compact(r *Receipt) error {
+func (e *lineEncoder) compact(r *wire.Receipt) error {
 	b := e.buf[:0]
 	b = append(b, `{"index":`...)
 	b = strconv.AppendUint(b, r.Index, 10)

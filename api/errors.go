@@ -13,6 +13,7 @@ import (
 	"github.com/tlogai/tlog/attest"
 	"github.com/tlogai/tlog/log"
 	"github.com/tlogai/tlog/proofs"
+	"github.com/tlogai/tlog/wire"
 )
 
 // ErrWaitingForWitnesses refuses entries while a log with a witness policy
@@ -22,7 +23,7 @@ var ErrWaitingForWitnesses = errors.New("the log is waiting for its witnesses to
 
 // Request errors found by the handlers themselves.
 var (
-	errEmptyBody = &httpError{http.StatusBadRequest, "empty body: an entry must have at least one byte"}
+	errEmptyBody = &httpError{http.StatusBadRequest, "empty body"}
 )
 
 func errBodyTooLarge(max int) error {
@@ -125,12 +126,6 @@ func status(err error) (int, string) {
 	}
 }
 
-// lineReason is a rejected line of an NDJSON batch, in a 400 answer.
-type lineReason struct {
-	Line   int    `json:"line"`
-	Reason string `json:"reason"`
-}
-
 // handleError is Echo's error handler: plain-text one-line reasons, with
 // Retry-After on 503, and 5xx causes logged (never sent to clients).
 func (s *server) handleError(err error, c echo.Context) {
@@ -166,7 +161,7 @@ func (s *server) handleError(err error, c echo.Context) {
 			"status", code, "reason", firstLine(msg), "request_id", c.Get(ctxRequestID))
 	}
 	if code >= 500 && !errors.Is(err, log.ErrPushback) && !errors.Is(err, log.ErrClosed) && !errors.Is(err, log.ErrTimeout) &&
-		!errors.Is(err, errTooBusy) && !errors.Is(err, log.ErrStorage) {
+		!errors.Is(err, errTooBusy) && !errors.Is(err, log.ErrStorage) && !errors.Is(err, ErrWaitingForWitnesses) {
 		s.cfg.Logger.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err, "request_id", c.Get(ctxRequestID))
 	}
 	switch {
@@ -177,17 +172,14 @@ func (s *server) handleError(err error, c echo.Context) {
 		// lists its bad lines.
 		var be *attest.BatchError
 		if errors.As(err, &be) {
-			lines := make([]lineReason, len(be.Lines))
+			lines := make([]wire.LineReason, len(be.Lines))
 			for i, l := range be.Lines {
-				lines[i] = lineReason{l.Line, l.Reason()}
+				lines[i] = wire.LineReason{Line: l.Line, Reason: l.Reason()}
 			}
-			_ = c.JSON(code, struct {
-				Error string       `json:"error"`
-				Lines []lineReason `json:"lines"`
-			}{msg, lines})
+			_ = c.JSON(code, wire.Error{Error: msg, Lines: lines})
 			return
 		}
-		_ = c.JSON(code, map[string]string{"error": msg})
+		_ = c.JSON(code, wire.Error{Error: msg})
 	default:
 		_ = c.Blob(code, contentTypeText, []byte(msg+"\n"))
 	}

@@ -3,7 +3,6 @@ package api
 import (
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -16,39 +15,8 @@ import (
 	"github.com/tlogai/tlog/log"
 	"github.com/tlogai/tlog/proofs"
 	"github.com/tlogai/tlog/signer"
+	"github.com/tlogai/tlog/wire"
 )
-
-// InclusionProof is the JSON of GET /api/v1/proofs/inclusion. Byte fields
-// are standard base64.
-type InclusionProof struct {
-	Index    uint64   `json:"index"`
-	TreeSize uint64   `json:"tree_size"`
-	LeafHash []byte   `json:"leaf_hash"`
-	Hashes   [][]byte `json:"hashes"`
-	// Checkpoint is the signed checkpoint of TreeSize, when the log has
-	// it (always for the latest size).
-	Checkpoint string `json:"checkpoint,omitempty"`
-}
-
-// ConsistencyProof is the JSON of GET /api/v1/proofs/consistency.
-type ConsistencyProof struct {
-	OldSize uint64   `json:"old_size"`
-	NewSize uint64   `json:"new_size"`
-	Hashes  [][]byte `json:"hashes"`
-	// Checkpoint is the signed checkpoint of NewSize, when the log has it.
-	Checkpoint string `json:"checkpoint,omitempty"`
-}
-
-// Entry is the JSON of GET /api/v1/entries/<index>.
-type Entry struct {
-	Index    uint64 `json:"index"`
-	LeafHash []byte `json:"leaf_hash"`
-	Entry    []byte `json:"entry"`
-	// Record is the entry decoded, for the AI entry kinds (release
-	// attestations, decision records): the same canonical JSON as Entry.
-	Record         json.RawMessage `json:"record,omitempty"`
-	InclusionProof InclusionProof  `json:"inclusion_proof"`
-}
 
 // GET /api/v1/proofs/inclusion?index=N[&size=S] or ?leaf_hash=H[&size=S].
 func (s *server) inclusion(c echo.Context) error {
@@ -113,7 +81,7 @@ func (s *server) consistency(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, ConsistencyProof{OldSize: oldSize, NewSize: newSize, Hashes: nonNil(hashes), Checkpoint: note})
+	return c.JSON(http.StatusOK, wire.ConsistencyProof{OldSize: oldSize, NewSize: newSize, Hashes: nonNil(hashes), Checkpoint: note})
 }
 
 // GET /api/v1/entries/<index>: the entry and its inclusion proof in the
@@ -127,7 +95,7 @@ func (s *server) entry(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	out := Entry{Index: p.Index, LeafHash: p.LeafHash, Entry: e, InclusionProof: *p}
+	out := wire.Entry{Index: p.Index, LeafHash: p.LeafHash, Entry: e, InclusionProof: *p}
 	if attest.KindOf(e) != "" {
 		out.Record = e
 	}
@@ -161,7 +129,7 @@ func (s *server) tlogProof(c echo.Context) error {
 
 // latestProof proves the entry named by the path's index in the latest
 // published tree.
-func (s *server) latestProof(c echo.Context) (*InclusionProof, error) {
+func (s *server) latestProof(c echo.Context) (*wire.InclusionProof, error) {
 	index, err := pathIndex(c)
 	if err != nil {
 		return nil, err
@@ -179,7 +147,7 @@ func pathIndex(c echo.Context) (uint64, error) {
 }
 
 // prove builds the inclusion proof of index in the tree of size.
-func (s *server) prove(index, size uint64, note string) (*InclusionProof, error) {
+func (s *server) prove(index, size uint64, note string) (*wire.InclusionProof, error) {
 	if index >= size {
 		return nil, notFound(fmt.Sprintf("index %d is not in the tree of size %d", index, size))
 	}
@@ -191,7 +159,7 @@ func (s *server) prove(index, size uint64, note string) (*InclusionProof, error)
 	if err != nil {
 		return nil, err
 	}
-	return &InclusionProof{Index: index, TreeSize: size, LeafHash: leaf[0], Hashes: nonNil(hashes), Checkpoint: note}, nil
+	return &wire.InclusionProof{Index: index, TreeSize: size, LeafHash: leaf[0], Hashes: nonNil(hashes), Checkpoint: note}, nil
 }
 
 // treeSize reads an optional tree size parameter: absent means the latest

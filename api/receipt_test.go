@@ -12,12 +12,13 @@ import (
 	"testing"
 
 	"github.com/tlogai/tlog/attest"
+	"github.com/tlogai/tlog/wire"
 )
 
 // The hand-written compact receipt is byte for byte what encoding/json
 // writes for the same Receipt.
 func TestCompactReceiptMatchesEncodingJSON(t *testing.T) {
-	for i, r := range []Receipt{
+	for i, r := range []wire.Receipt{
 		{Index: 0, LeafHash: make([]byte, 32)},
 		{Index: 1<<64 - 1, LeafHash: bytes.Repeat([]byte{0xff}, 32), Duplicate: true},
 		{Index: 123456789, LeafHash: func() []byte { h := sha256.Sum256([]byte("x")); return h[:] }()},

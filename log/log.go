@@ -29,7 +29,7 @@ import (
 
 // MaxEntrySize is the largest entry: entry bundles prefix each entry with a
 // uint16 length.
-const MaxEntrySize = 1<<16 - 1
+const MaxEntrySize = proofs.MaxEntrySize
 
 // Errors returned by the log. The api package maps them to HTTP statuses.
 var (

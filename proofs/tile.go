@@ -15,7 +15,39 @@ const (
 	TileWidth  = 1 << TileHeight
 	// MaxTileLevel is the highest level a tile path may name.
 	MaxTileLevel = 63
+	// MaxEntrySize is the largest entry: entry bundles prefix each entry
+	// with a big-endian uint16 length.
+	MaxEntrySize = 1<<16 - 1
 )
+
+// ErrBadBundle is returned (wrapped) by ParseEntryBundle.
+var ErrBadBundle = errors.New("malformed entry bundle")
+
+// ParseEntryBundle splits an entry bundle (c2sp.org/tlog-tiles: each entry
+// is a big-endian uint16 length and that many bytes) into exactly want
+// entries, which alias b. Trailing bytes and a count other than want are
+// ErrBadBundle.
+func ParseEntryBundle(b []byte, want int) ([][]byte, error) {
+	out := make([][]byte, 0, want)
+	for len(b) > 0 {
+		if len(b) < 2 {
+			return nil, fmt.Errorf("%w: %d trailing bytes after entry %d", ErrBadBundle, len(b), len(out))
+		}
+		n := int(b[0])<<8 | int(b[1])
+		if len(b)-2 < n {
+			return nil, fmt.Errorf("%w: entry %d has length %d with %d bytes left", ErrBadBundle, len(out), n, len(b)-2)
+		}
+		if len(out) == want {
+			return nil, fmt.Errorf("%w: more than %d entries", ErrBadBundle, want)
+		}
+		out = append(out, b[2:2+n:2+n])
+		b = b[2+n:]
+	}
+	if len(out) != want {
+		return nil, fmt.Errorf("%w: %d entries, want %d", ErrBadBundle, len(out), want)
+	}
+	return out, nil
+}
 
 // ErrBadTilePath is returned (wrapped) by ParseTilePath.
 var ErrBadTilePath = errors.New("malformed tile path")
