@@ -1,0 +1,4 @@
+package client
+
+// ParseRetryAfter exposes retryAfter to the tests.
+var ParseRetryAfter = retryAfter
