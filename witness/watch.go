@@ -4,12 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
+	"github.com/tlogai/tlog/client"
 	"github.com/tlogai/tlog/proofs"
 	"github.com/tlogai/tlog/signer"
 )
@@ -29,12 +28,16 @@ type Watcher struct {
 	// HTTP is the client; it should carry a timeout.
 	HTTP *http.Client
 
-	mu    sync.Mutex
-	tiles map[proofs.Tile][]byte // full tiles, immutable; bounded
+	once    sync.Once
+	fetcher *client.TileFetcher // of LogURL; caches full tiles
+	err     error
 }
 
-// maxCachedTiles bounds the watcher's tile cache (8 KiB each).
-const maxCachedTiles = 4096
+// tiles returns the watcher's tile fetcher.
+func (wt *Watcher) tiles() (*client.TileFetcher, error) {
+	wt.once.Do(func() { wt.fetcher, wt.err = client.NewTileFetcher(wt.LogURL, wt.HTTP) })
+	return wt.fetcher, wt.err
+}
 
 // ErrStale: the log served a checkpoint smaller than the one cosigned (a
 // stale cache, say); nothing to do until it catches up.
@@ -45,7 +48,11 @@ var ErrStale = errors.New("the log's checkpoint is older than the one cosigned")
 // cosigned — evidence is then kept —, or another error when the log could
 // not be read or served tiles that do not match its own checkpoint.
 func (wt *Watcher) Step(ctx context.Context) (uint64, error) {
-	note, err := wt.get(ctx, "checkpoint")
+	f, err := wt.tiles()
+	if err != nil {
+		return 0, err
+	}
+	note, err := f.Checkpoint(ctx)
 	if err != nil {
 		return 0, err
 	}
@@ -78,7 +85,7 @@ func (wt *Watcher) Step(ctx context.Context) (uint64, error) {
 		// (ErrTileMismatch), not evidence. A proof built from tiles that
 		// do match, and fails, is the log's own data contradicting what
 		// it signed before.
-		th := proofs.TileHashes{Size: cp.Size, Root: &cp.Hash, Reader: tileReader{ctx, wt}}
+		th := proofs.TileHashes{Size: cp.Size, Root: &cp.Hash, Reader: f.Reader(ctx)}
 		if req.Proof, err = proofs.ProveConsistency(old, cp.Size, th); err != nil {
 			return 0, fmt.Errorf("couldn't build the consistency proof from the log's tiles: %w", err)
 		}
@@ -89,76 +96,6 @@ func (wt *Watcher) Step(ctx context.Context) (uint64, error) {
 		return old, err
 	}
 	return cp.Size, nil
-}
-
-func (wt *Watcher) get(ctx context.Context, path string) ([]byte, error) {
-	u := strings.TrimSuffix(wt.LogURL, "/") + "/" + path
-	r, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := wt.HTTP.Do(r)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return nil, fmt.Errorf("GET %s: %w", u, err)
-	}
-	switch resp.StatusCode {
-	case http.StatusOK:
-		return b, nil
-	case http.StatusNotFound:
-		return nil, fmt.Errorf("GET %s: %w", u, errNotFound)
-	default:
-		return nil, fmt.Errorf("GET %s: %s", u, resp.Status)
-	}
-}
-
-var errNotFound = errors.New("404 Not Found")
-
-// tileReader fetches tiles over HTTP, caching full ones.
-type tileReader struct {
-	ctx context.Context
-	wt  *Watcher
-}
-
-func (r tileReader) ReadTiles(tiles []proofs.Tile) ([][]byte, error) {
-	out := make([][]byte, len(tiles))
-	for i, t := range tiles {
-		r.wt.mu.Lock()
-		b, ok := r.wt.tiles[t]
-		r.wt.mu.Unlock()
-		if ok {
-			out[i] = b
-			continue
-		}
-		b, err := r.wt.get(r.ctx, t.Path())
-		if errors.Is(err, errNotFound) && !t.Full() {
-			// The log has grown and dropped the partial tile (logs may,
-			// once the full tile exists): its first Width hashes are the
-			// full tile's.
-			full := t
-			full.Width = proofs.TileWidth
-			if b, err = r.wt.get(r.ctx, full.Path()); err == nil && len(b) == proofs.TileWidth*proofs.HashSize {
-				b = b[:int(t.Width)*proofs.HashSize]
-			}
-		}
-		if err != nil {
-			return nil, err
-		}
-		out[i] = b
-		if t.Full() && len(b) == proofs.TileWidth*proofs.HashSize {
-			r.wt.mu.Lock()
-			if r.wt.tiles == nil || len(r.wt.tiles) >= maxCachedTiles {
-				r.wt.tiles = map[proofs.Tile][]byte{}
-			}
-			r.wt.tiles[t] = b
-			r.wt.mu.Unlock()
-		}
-	}
-	return out, nil
 }
 
 // Run steps every interval until ctx ends. Inconsistency (ErrBadProof,

@@ -1,27 +1,20 @@
 package main
 
 import (
-	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/tlogai/tlog/client"
 	"net/http"
-	"net/url"
 	"os"
-	"strconv"
 
 	"github.com/spf13/cobra"
 
-	"github.com/tlogai/tlog/api"
 	"github.com/tlogai/tlog/attest"
 	"github.com/tlogai/tlog/internal/keyfile"
-	"github.com/tlogai/tlog/log"
 	"github.com/tlogai/tlog/proofs"
 )
-
-// maxReceipt bounds one receipt answer (a 64 KiB entry, base64, with its
-// proof and checkpoint).
-const maxReceipt = 1 << 20
 
 func attestCmd() *cobra.Command {
 	var logURL, bundleFile, envFile, keyPEM, certPEM, out, logKey string
@@ -43,7 +36,7 @@ anyone checks it offline with "tlog verify --attestation".`,
   tlog attest --log http://127.0.0.1:8080 --envelope release.dsse.json --key publisher.pub --log-key log.pub --out release.tlog-proof`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := newLogClient(logURL)
+			c, err := newClient(logURL, logKey)
 			if err != nil {
 				return err
 			}
@@ -51,52 +44,35 @@ anyone checks it offline with "tlog verify --attestation".`,
 			if err != nil {
 				return err
 			}
-			rel, err := attest.Admit(sub, nil, log.MaxEntrySize)
-			if err != nil {
-				return fmt.Errorf("the attestation would be refused: %w", err)
-			}
-			body, err := json.Marshal(sub)
-			if err != nil {
+			r, rel, err := c.Attest(cmd.Context(), sub, client.SubmitOptions{Witnessed: witnessed, Retry: client.RetryPolicy{Attempts: 5}})
+			switch {
+			case rel == nil:
 				return err
-			}
-			q := url.Values{}
-			if witnessed {
-				q.Set("wait", "witnessed")
-			}
-			code, _, answer, err := c.post(cmd.Context(), "/api/v1/attestations", q, "application/json", body, maxReceipt)
-			if err != nil {
-				return err
-			}
-			if code != http.StatusOK && code != http.StatusAccepted {
-				return fmt.Errorf("the log refused the attestation: %d %s: %s", code, http.StatusText(code), reason(answer))
-			}
-			var r api.Receipt
-			if err := json.Unmarshal(answer, &r); err != nil {
-				return fmt.Errorf("the log answered a malformed receipt: %w", err)
-			}
-			if !bytes.Equal(r.Entry, rel.Entry) {
-				return fmt.Errorf("the log logged an entry other than this attestation's (index %d): refusing its receipt", r.Index)
-			}
-			vp, err := checkProof([]byte(r.TlogProof), rel.Entry, logKey)
-			if err != nil {
+			case err != nil:
+				var se *client.StatusError
+				switch {
+				case errors.As(err, &se):
+					return fmt.Errorf("the log refused the attestation: %d %s: %s", se.Code, http.StatusText(se.Code), se.Reason)
+				case client.Retryable(err) || errors.Is(err, context.Canceled):
+					return err // no answer: nothing to verify
+				}
 				return fmt.Errorf("the receipt does not verify: %w", err)
-			}
-			if vp.Index != r.Index {
-				return fmt.Errorf("the receipt's proof is for index %d, not %d", vp.Index, r.Index)
+			case !r.Proven:
+				return fmt.Errorf("the log answered a receipt without a proof (index %d)", r.Index)
 			}
 			w := cmd.OutOrStdout()
 			state := "logged"
 			if r.Duplicate {
 				state = "already logged"
 			}
-			fmt.Fprintf(w, "%s: index %d in tree of size %d\nleaf hash: %x\nsigner: %s\n", state, r.Index, vp.Checkpoint.Size, proofs.HashLeaf(rel.Entry), rel.Signer)
+			fmt.Fprintf(w, "%s: index %d in tree of size %d\nleaf hash: %x\nsigner: %s\n", state, r.Index, r.Tree.Size, proofs.HashLeaf(rel.Entry), rel.Signer)
 			for _, s := range rel.Subjects {
 				fmt.Fprintf(w, "subject: %s\n", s)
 			}
 			if r.Witnessed != nil && !*r.Witnessed {
 				fmt.Fprintln(cmd.ErrOrStderr(), "warning: no witnessed checkpoint covered the entry in time; the proof is against the log's own checkpoint")
 			}
-			if logKey == "" {
+			if !r.Verified {
 				fmt.Fprintln(cmd.ErrOrStderr(), "note: without --log-key the checkpoint's signature was not checked")
 			}
 			if out != "" {
@@ -203,39 +179,40 @@ missing, a monitor reads the whole log from its tiles.`,
   tlog search --log http://127.0.0.1:8080 --system support-bot --all`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := newLogClient(logURL)
+			c, err := newClient(logURL, "")
 			if err != nil {
 				return err
 			}
-			q := url.Values{}
-			for _, f := range []struct{ name, value string }{{"digest", digest}, {"model", model}, {"signer", signerFP}, {"system", system}} {
-				if f.value != "" {
-					q.Set(f.name, f.value)
+			given := 0
+			for _, v := range []string{digest, model, signerFP, system} {
+				if v != "" {
+					given++
 				}
 			}
-			if len(q) != 1 {
+			if given != 1 {
 				return errors.New("give exactly one of --digest, --model, --signer, --system")
 			}
-			if kind != "" {
-				q.Set("kind", kind)
+			if limit < 1 || limit > 1000 {
+				return errors.New("--limit must be 1…1000")
 			}
-			q.Set("limit", strconv.Itoa(limit))
+			q := client.Query{Digest: digest, Model: model, Signer: signerFP, System: system, Kind: kind, Limit: limit}
 			w := cmd.OutOrStdout()
+			cursor := ""
 			for {
-				var res api.SearchResult
-				if err := c.getJSON(cmd.Context(), "/api/v1/search", q, &res); err != nil {
+				page, next, err := c.SearchPage(cmd.Context(), q, cursor)
+				if err != nil {
 					return err
 				}
-				for _, h := range res.Results {
-					fmt.Fprintln(w, h.Index)
+				for _, i := range page {
+					fmt.Fprintln(w, i)
 				}
-				if !all || res.NextCursor == "" {
-					if res.NextCursor != "" {
-						fmt.Fprintf(cmd.ErrOrStderr(), "more results: --all, or the API's cursor=%s\n", res.NextCursor)
+				if !all || next == "" {
+					if next != "" {
+						fmt.Fprintf(cmd.ErrOrStderr(), "more results: --all, or the API's cursor=%s\n", next)
 					}
 					return nil
 				}
-				q.Set("cursor", res.NextCursor)
+				cursor = next
 			}
 		},
 	}

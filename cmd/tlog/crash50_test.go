@@ -38,7 +38,7 @@ import (
 
 	"golang.org/x/mod/sumdb/tlog"
 
-	"github.com/tlogai/tlog/api"
+	"github.com/tlogai/tlog/wire"
 )
 
 const (
@@ -125,7 +125,7 @@ func fetchConsistency(s *server, oldSize int64, oldRoot tlog.Hash, newSize int64
 	if code != http.StatusOK {
 		return fmt.Errorf("GET consistency proof %d → %d: %d %q", oldSize, newSize, code, body)
 	}
-	var p api.ConsistencyProof
+	var p wire.ConsistencyProof
 	if err := json.Unmarshal(body, &p); err != nil {
 		return fmt.Errorf("consistency proof %d → %d: %v", oldSize, newSize, err)
 	}

@@ -1,40 +1,29 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/tlogai/tlog/client"
 	"io"
 	"net/http"
-	"net/url"
 	"os"
 	"os/signal"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/tlogai/tlog/api"
 	"github.com/tlogai/tlog/attest"
 	"github.com/tlogai/tlog/internal/keyfile"
 )
 
-// decide's request shaping: a request carries at most attest.MaxBatch
-// records and maxChunkBytes of them (half the server's default body
-// limit), so that it is never refused for its size.
 const (
-	maxChunkBytes = 16 << 20
-	// maxBatchAnswer bounds an NDJSON answer: full receipts are a few KiB
-	// each.
-	maxBatchAnswer = 256 << 20
 	// decideAttempts is how often one request is tried on transient
 	// failures (503 pushback, lost connections) before decide gives up.
 	decideAttempts = 20
@@ -78,21 +67,14 @@ the requests complete (each receipt carries its entry and index).`,
 	return cmd
 }
 
-// chunk is one request's worth of records.
-type chunk struct {
-	body  []byte
-	lines []int // file line number of each record
-}
-
 func decide(cmd *cobra.Command, f decideFlags) error {
-	c, err := newLogClient(f.logURL)
-	if err != nil {
-		return err
-	}
 	// Bulk requests may wait behind others' commits; the per-request
 	// timeout of the other commands is too short for 10,000 records with
 	// full receipts.
-	c.hc.Timeout = 5 * time.Minute
+	c, err := newClient(f.logURL, "", withTimeout(bulkTimeout))
+	if err != nil {
+		return err
+	}
 	if f.file == "" {
 		return errors.New("--file is required")
 	}
@@ -123,20 +105,11 @@ func decide(cmd *cobra.Command, f decideFlags) error {
 		defer receipts.Close()
 	}
 
-	ctx, cancel := context.WithCancel(cmd.Context())
-	defer cancel()
-	var (
-		wg       sync.WaitGroup
-		errOnce  sync.Once
-		firstErr error
-		outMu    sync.Mutex
-	)
-	fail := func(err error) {
-		errOnce.Do(func() { firstErr = err; cancel() })
-	}
 	// Ctrl-C or SIGTERM: stop sending, let the progress line go, and say
 	// how far it got and how to resume (requests in flight may or may not
 	// have been logged; the rerun sorts that out through dedup).
+	ctx, cancel := context.WithCancelCause(cmd.Context())
+	defer cancel(nil)
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(sig)
@@ -145,239 +118,56 @@ func decide(cmd *cobra.Command, f decideFlags) error {
 		case s := <-sig:
 			// A second Ctrl-C kills the process the default way.
 			signal.Stop(sig)
-			fail(fmt.Errorf("interrupted (%v)", s))
+			cancel(fmt.Errorf("interrupted (%v)", s))
 		case <-ctx.Done():
 		}
 	}()
 
 	p := newProgress(cmd.ErrOrStderr(), total)
-	chunks := make(chan chunk, f.parallel)
-	q := url.Values{}
-	if receipts == nil {
-		q.Set("receipts", "compact")
-	}
-	for range f.parallel {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				var ch chunk
-				select {
-				case c, ok := <-chunks:
-					if !ok {
-						return
-					}
-					ch = c
-				case <-ctx.Done():
-					return // stopping
+	opts := client.BulkOptions{
+		Batch: f.batch, Parallel: f.parallel, FullReceipts: receipts != nil,
+		Retry: client.RetryPolicy{Attempts: decideAttempts, MinBackoff: 50 * time.Millisecond, MaxBackoff: 5 * time.Second},
+		OnBatch: func(b client.BulkBatch) error {
+			var dups int
+			for _, r := range b.Receipts {
+				if r.Duplicate {
+					dups++
 				}
-				p.inFlight.Add(int64(len(ch.lines)))
-				rs, err := sendChunk(ctx, c, q, ch)
-				if err != nil {
-					if errors.As(err, new(refusedError)) {
-						// A definite answer: nothing of it was logged.
-						p.inFlight.Add(-int64(len(ch.lines)))
-					}
-					fail(err)
-					continue // otherwise its records may have been logged
-				}
-				p.inFlight.Add(-int64(len(ch.lines)))
-				var dup int
-				for _, r := range rs {
-					if r.Duplicate {
-						dup++
-					}
-				}
-				if receipts != nil {
-					outMu.Lock()
-					enc := json.NewEncoder(receipts)
-					for i := range rs {
-						if err := enc.Encode(&rs[i]); err != nil {
-							fail(fmt.Errorf("couldn't write receipts: %w", err))
-							break
-						}
-					}
-					outMu.Unlock()
-				}
-				p.done(len(rs), dup, len(ch.body))
 			}
-		}()
+			p.done(len(b.Receipts), dups, b.Bytes)
+			if receipts == nil {
+				return nil
+			}
+			enc := json.NewEncoder(receipts)
+			for i := range b.Receipts {
+				if err := enc.Encode(&b.Receipts[i]); err != nil {
+					return fmt.Errorf("couldn't write receipts: %w", err)
+				}
+			}
+			return nil
+		},
 	}
-
-	// The reader owns chunks and closes it at the end of the input. When
-	// the run stops early, the workers return at once and the reader may
-	// stay blocked in a read (a pipe or terminal that sends nothing): it
-	// is abandoned, the process is about to exit.
-	readDone := make(chan error, 1)
-	go func() {
-		readDone <- readChunks(ctx, in, f.batch, chunks)
-		close(chunks)
-	}()
-	wg.Wait()
+	res, err := c.UploadDecisions(ctx, in, opts)
 	p.stop()
-	select {
-	case readErr := <-readDone:
-		if firstErr == nil && readErr != nil {
-			firstErr = readErr
-		}
-	default:
+	if cause := context.Cause(ctx); cause != nil && cmd.Context().Err() == nil {
+		err = cause // the signal, not "context canceled"
 	}
-	if receipts != nil && firstErr == nil {
-		if err := receipts.Sync(); err != nil {
-			firstErr = err
-		}
+	if receipts != nil && err == nil {
+		err = receipts.Sync()
 	}
-	if firstErr != nil {
+	if re := (*client.RefusedError)(nil); errors.As(err, &re) && re.Status.Code == http.StatusRequestEntityTooLarge {
+		err = fmt.Errorf("%w; lower --batch", err)
+	}
+	if err != nil {
 		unsure := ""
-		if n := p.inFlight.Load(); n > 0 {
+		if n := res.Unanswered; n > 0 {
 			unsure = fmt.Sprintf("; %s more were sent without an answer and may be logged", commas(n))
 		}
-		fmt.Fprintf(cmd.ErrOrStderr(), "stopped: %v\n%s%s\nrun the same command again to resume (records already logged are skipped)\n", firstErr, p.summary(), unsure)
+		fmt.Fprintf(cmd.ErrOrStderr(), "stopped: %v\n%s%s\nrun the same command again to resume (records already logged are skipped)\n", err, p.summary(), unsure)
 		return exitError{1}
 	}
 	fmt.Fprintln(cmd.ErrOrStderr(), p.summary())
 	return nil
-}
-
-// readChunks splits in into chunks of at most batch records and
-// maxChunkBytes, skipping empty lines, until EOF or ctx ends.
-func readChunks(ctx context.Context, in io.Reader, batch int, out chan<- chunk) error {
-	r := bufio.NewReaderSize(in, 1<<20)
-	cur := chunk{body: make([]byte, 0, maxChunkBytes/4)}
-	send := func() bool {
-		if len(cur.lines) == 0 {
-			return true
-		}
-		select {
-		case out <- cur:
-		case <-ctx.Done():
-			return false
-		}
-		cur = chunk{body: make([]byte, 0, maxChunkBytes/4)}
-		return true
-	}
-	for n := 1; ; n++ {
-		line, err := r.ReadSlice('\n')
-		if errors.Is(err, bufio.ErrBufferFull) {
-			return fmt.Errorf("line %d is longer than %d bytes (a record is at most %d)", n, r.Size(), attest.MaxDecisionSize)
-		}
-		if len(bytes.TrimSpace(line)) > 0 {
-			if len(cur.body)+len(line)+1 > maxChunkBytes && !send() {
-				return nil
-			}
-			cur.body = append(cur.body, line...)
-			if line[len(line)-1] != '\n' {
-				cur.body = append(cur.body, '\n')
-			}
-			cur.lines = append(cur.lines, n)
-			if len(cur.lines) == batch && !send() {
-				return nil
-			}
-		}
-		if err == io.EOF {
-			send()
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-	}
-}
-
-// refusedError is a definite refusal (a 4xx): nothing of the request was
-// logged.
-type refusedError struct{ error }
-
-func (e refusedError) Unwrap() error { return e.error }
-
-// sendChunk posts one chunk, retrying transient failures, and returns its
-// receipts. A 400 is final: its reasons are reported with file line
-// numbers.
-func sendChunk(ctx context.Context, c *logClient, q url.Values, ch chunk) ([]api.Receipt, error) {
-	backoff := 20 * time.Millisecond
-	for attempt := 1; ; attempt++ {
-		code, h, body, err := c.post(ctx, "/api/v1/decisions", q, "application/x-ndjson", ch.body, maxBatchAnswer)
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		switch {
-		case err == nil && code == http.StatusOK:
-			return parseReceipts(body, len(ch.lines))
-		case err == nil && code == http.StatusBadRequest:
-			return nil, refusedError{batchRejection(body, ch.lines)}
-		case err == nil && code == http.StatusRequestEntityTooLarge:
-			return nil, refusedError{fmt.Errorf("the log refused the request starting at line %d as too large (%s): lower --batch", ch.lines[0], reason(body))}
-		case err == nil && code != http.StatusServiceUnavailable && code != http.StatusTooManyRequests && code < 500:
-			return nil, refusedError{fmt.Errorf("the log refused records from line %d: %d %s: %s", ch.lines[0], code, http.StatusText(code), reason(body))}
-		}
-		if attempt == decideAttempts {
-			if err == nil {
-				err = fmt.Errorf("%d %s: %s", code, http.StatusText(code), reason(body))
-			}
-			return nil, fmt.Errorf("giving up on records from line %d after %d attempts: %w", ch.lines[0], attempt, err)
-		}
-		// Pushback clears as soon as the log commits a batch (a few
-		// milliseconds): retry soon, backing off, but never later than
-		// the log's Retry-After.
-		wait := backoff
-		if s, perr := strconv.Atoi(h.Get("Retry-After")); err == nil && perr == nil && s > 0 {
-			wait = min(wait, time.Duration(s)*time.Second)
-		}
-		select {
-		case <-time.After(wait):
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-		backoff = min(2*backoff, 5*time.Second)
-	}
-}
-
-func parseReceipts(body []byte, want int) ([]api.Receipt, error) {
-	rs := make([]api.Receipt, 0, want)
-	dec := json.NewDecoder(bytes.NewReader(body))
-	for {
-		var r api.Receipt
-		err := dec.Decode(&r)
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, fmt.Errorf("the log answered malformed receipts: %w", err)
-		}
-		rs = append(rs, r)
-	}
-	if len(rs) != want {
-		return nil, fmt.Errorf("the log answered %d receipts for %d records", len(rs), want)
-	}
-	return rs, nil
-}
-
-// batchRejection turns a 400 answer into an error naming file lines.
-func batchRejection(body []byte, lines []int) error {
-	var e struct {
-		Error string `json:"error"`
-		Lines []struct {
-			Line   int    `json:"line"`
-			Reason string `json:"reason"`
-		} `json:"lines"`
-	}
-	if json.Unmarshal(body, &e) != nil || len(e.Lines) == 0 {
-		return fmt.Errorf("the log refused records from line %d: %s", lines[0], reason(body))
-	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "the log refused %d record(s) of the request starting at line %d, nothing of it was logged:", len(e.Lines), lines[0])
-	for i, l := range e.Lines {
-		if i == 20 {
-			fmt.Fprintf(&b, "\n  … and %d more", len(e.Lines)-i)
-			break
-		}
-		n := l.Line
-		if l.Line >= 1 && l.Line <= len(lines) {
-			n = lines[l.Line-1] // the request's line l.Line is this file line
-		}
-		fmt.Fprintf(&b, "\n  line %d: %s", n, l.Reason)
-	}
-	return errors.New(b.String())
 }
 
 // progress prints a progress line on stderr: a redrawn line on a terminal,
@@ -389,11 +179,9 @@ type progress struct {
 	start   time.Time
 	records atomic.Int64
 	dups    atomic.Int64
-	// inFlight counts records sent without an answer yet.
-	inFlight atomic.Int64
-	bytes    atomic.Int64
-	quit     chan struct{}
-	stopped  chan struct{}
+	bytes   atomic.Int64
+	quit    chan struct{}
+	stopped chan struct{}
 }
 
 func newProgress(w io.Writer, total int64) *progress {

@@ -2,13 +2,11 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"crypto/x509"
 	"encoding/base64"
-	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -17,12 +15,12 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/tlogai/tlog/api"
 	"github.com/tlogai/tlog/attest"
+	"github.com/tlogai/tlog/client"
 	"github.com/tlogai/tlog/internal/keyfile"
-	"github.com/tlogai/tlog/log"
 	"github.com/tlogai/tlog/proofs"
 	"github.com/tlogai/tlog/signer"
+	"github.com/tlogai/tlog/wire"
 )
 
 func getCmd() *cobra.Command {
@@ -38,7 +36,7 @@ exact bytes to FILE.`,
 		Example: "  tlog get --log http://127.0.0.1:8080 --key log.pub --out entry.bin 42",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := newLogClient(logURL)
+			c, err := newClient(logURL, keyFile)
 			if err != nil {
 				return err
 			}
@@ -46,33 +44,24 @@ exact bytes to FILE.`,
 			if err != nil {
 				return fmt.Errorf("INDEX: %w", err)
 			}
-			var e api.Entry
-			if err := c.getJSON(cmd.Context(), "/api/v1/entries/"+strconv.FormatUint(index, 10), nil, &e); err != nil {
-				return err
-			}
-			if e.Index != index {
-				return fmt.Errorf("the log answered entry %d for %d", e.Index, index)
-			}
-			file := proofs.TlogProof{Index: e.Index, Hashes: e.InclusionProof.Hashes, Checkpoint: []byte(e.InclusionProof.Checkpoint)}.Format()
-			vp, err := checkProof(file, e.Entry, keyFile)
+			e, err := c.Entry(cmd.Context(), index)
 			if err != nil {
 				return err
 			}
 			w := cmd.OutOrStdout()
-			leaf := proofs.HashLeaf(e.Entry) // computed here, not taken from the log
-			fmt.Fprintf(w, "index: %d\nleaf hash: %x\n", e.Index, leaf)
-			if keyFile != "" {
-				fmt.Fprintf(w, "verified: in tree of size %d signed by %s\n", vp.Checkpoint.Size, vp.Checkpoint.Origin)
+			fmt.Fprintf(w, "index: %d\nleaf hash: %x\n", e.Index, e.LeafHash) // computed here, not taken from the log
+			if e.Verified {
+				fmt.Fprintf(w, "verified: in tree of size %d signed by %s\n", e.Checkpoint.Size, e.Checkpoint.Origin)
 			} else {
-				fmt.Fprintf(w, "included in tree of size %d (signature not checked: no --key)\n", vp.Checkpoint.Size)
+				fmt.Fprintf(w, "included in tree of size %d (signature not checked: no --key)\n", e.Checkpoint.Size)
 			}
-			if printable(e.Entry) {
-				fmt.Fprintf(w, "entry (%d bytes, text):\n%s\n", len(e.Entry), e.Entry)
+			if printable(e.Data) {
+				fmt.Fprintf(w, "entry (%d bytes, text):\n%s\n", len(e.Data), e.Data)
 			} else {
-				fmt.Fprintf(w, "entry (%d bytes, base64):\n%s\n", len(e.Entry), base64.StdEncoding.EncodeToString(e.Entry))
+				fmt.Fprintf(w, "entry (%d bytes, base64):\n%s\n", len(e.Data), base64.StdEncoding.EncodeToString(e.Data))
 			}
 			if out != "" {
-				return os.WriteFile(out, e.Entry, 0o644)
+				return os.WriteFile(out, e.Data, 0o644)
 			}
 			return nil
 		},
@@ -100,36 +89,29 @@ beside the entry; anyone verifies it offline with tlog verify.`,
   tlog prove --log http://127.0.0.1:8080 --leaf release.json --key log.pub --out release.tlog-proof`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := newLogClient(logURL)
+			c, err := newClient(logURL, keyFile)
 			if err != nil {
 				return err
 			}
 			ctx := cmd.Context()
-			var file, entry []byte
+			var e *client.Entry
 			switch {
 			case (index >= 0) == (leafFile != ""):
 				return errors.New("give exactly one of --index N and --leaf FILE")
 			case index >= 0:
-				if file, err = c.get(ctx, "/api/v1/entries/"+strconv.FormatInt(index, 10)+"/tlog-proof", nil); err != nil {
+				if e, err = c.ProveIndex(ctx, uint64(index)); err != nil {
 					return err
 				}
-				var e api.Entry
-				if err := c.getJSON(ctx, "/api/v1/entries/"+strconv.FormatInt(index, 10), nil, &e); err != nil {
-					return err
-				}
-				entry = e.Entry
 			default:
-				if entry, err = os.ReadFile(leafFile); err != nil {
+				entry, err := os.ReadFile(leafFile)
+				if err != nil {
 					return err
 				}
-				if file, err = fetchProofByLeaf(ctx, c, entry); err != nil {
+				if e, err = c.Prove(ctx, entry); err != nil {
 					return err
 				}
 			}
-			vp, err := checkProof(file, entry, keyFile)
-			if err != nil {
-				return err
-			}
+			file := e.TlogProof()
 			if out != "" {
 				if err := os.WriteFile(out, file, 0o644); err != nil {
 					return err
@@ -137,7 +119,7 @@ beside the entry; anyone verifies it offline with tlog verify.`,
 			} else if _, err := cmd.OutOrStdout().Write(file); err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "proof of index %d in tree of size %d\n", vp.Index, vp.Checkpoint.Size)
+			fmt.Fprintf(cmd.ErrOrStderr(), "proof of index %d in tree of size %d\n", e.Index, e.Checkpoint.Size)
 			return nil
 		},
 	}
@@ -164,54 +146,10 @@ func printable(b []byte) bool {
 	return true
 }
 
-// fetchProofByLeaf finds an entry by its leaf hash and fetches its
-// tlog-proof file (which carries witness cosignatures when the log has a
-// witness policy).
-func fetchProofByLeaf(ctx context.Context, c *logClient, entry []byte) ([]byte, error) {
-	leaf := proofs.HashLeaf(entry)
-	var p api.InclusionProof
-	if err := c.getJSON(ctx, "/api/v1/proofs/inclusion", url.Values{"leaf_hash": {hex.EncodeToString(leaf[:])}}, &p); err != nil {
-		return nil, err
-	}
-	if !bytes.Equal(p.LeafHash, leaf[:]) {
-		return nil, fmt.Errorf("the log answered a proof for leaf hash %x, not %x", p.LeafHash, leaf)
-	}
-	return c.get(ctx, "/api/v1/entries/"+strconv.FormatUint(p.Index, 10)+"/tlog-proof", nil)
-}
-
-// checkProof verifies a tlog-proof for entry: with keyFile, fully
-// (signature and inclusion); without, only the inclusion against the
-// checkpoint's root.
-func checkProof(file, entry []byte, keyFile string) (*proofs.VerifiedProof, error) {
-	if keyFile != "" {
-		v, err := readVerifier(keyFile)
-		if err != nil {
-			return nil, err
-		}
-		return proofs.VerifyTlogProof(file, entry, v)
-	}
-	p, err := proofs.ParseTlogProof(file)
-	if err != nil {
-		return nil, err
-	}
-	n, err := signer.ParseNote(p.Checkpoint)
-	if err != nil {
-		return nil, err
-	}
-	cp, err := signer.ParseCheckpoint(n.Text)
-	if err != nil {
-		return nil, err
-	}
-	if err := proofs.CheckInclusion(p.Hashes, p.Index, cp.Size, proofs.HashLeaf(entry), cp.Hash); err != nil {
-		return nil, err
-	}
-	return &proofs.VerifiedProof{Index: p.Index, Checkpoint: cp, Note: n}, nil
-}
-
 func verifyCmd() *cobra.Command {
-	var keyFile, policyFile, entryFile, proofFile, attestation, publisherKey, certificate string
+	var keyFile, policyFile, entryFile, proofFile, receiptFile, attestation, publisherKey, certificate string
 	cmd := &cobra.Command{
-		Use:   "verify (--key LOG.pub | --policy FILE) (--entry FILE | --attestation FILE [--publisher-key PEM]) --proof FILE.tlog-proof",
+		Use:   "verify (--key LOG.pub | --policy FILE) ((--entry FILE | --attestation FILE [--publisher-key PEM]) --proof FILE.tlog-proof | --receipt FILE.json)",
 		Short: "Verify an offline proof, with no network",
 		Long: `Checks that FILE is in the log: the proof's checkpoint must be signed by the
 log's key (--key), or by a log of a c2sp.org/tlog-policy file and cosigned by
@@ -223,10 +161,15 @@ With --attestation (a Sigstore bundle or a DSSE envelope, as given to tlog
 attest) instead of --entry, it first re-checks the publisher's signature
 (with --publisher-key, or the bundle's certificate) and rebuilds the log
 entry from the envelope exactly as the log does, so a pass means: this
-signed release is the one in the log.`,
+signed release is the one in the log.
+
+With --receipt, the JSON receipt a submission answered (as the API returns
+it, one receipt: tlog decide --receipts writes one per line) supplies both
+the entry and its proof.`,
 		Example: `  tlog verify --key log.pub --entry release.json --proof release.tlog-proof
   tlog verify --policy policy.txt --entry release.json --proof release.tlog-proof
-  tlog verify --key log.pub --attestation model.sig --publisher-key publisher.pub --proof model.tlog-proof`,
+  tlog verify --key log.pub --attestation model.sig --publisher-key publisher.pub --proof model.tlog-proof
+  tlog verify --key log.pub --receipt receipt.json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var open func([]byte) (signer.Checkpoint, *signer.Note, error)
@@ -250,12 +193,26 @@ signed release is the one in the log.`,
 				}
 				open = p.Check
 			}
-			if (entryFile == "") == (attestation == "") || proofFile == "" {
-				return errors.New("--proof and one of --entry and --attestation are required")
+			var entry, file []byte
+			switch {
+			case receiptFile != "":
+				if entryFile != "" || proofFile != "" {
+					return errors.New("--receipt carries the entry and its proof: give it without --entry and --proof")
+				}
+				var err error
+				if entry, file, err = readReceipt(receiptFile); err != nil {
+					return err
+				}
+			case (entryFile == "") == (attestation == "") || proofFile == "":
+				return errors.New("--proof and one of --entry and --attestation are required (or --receipt alone)")
 			}
-			var entry []byte
 			var rel *attest.Release
-			if attestation != "" {
+			switch {
+			case receiptFile != "":
+				if attestation != "" {
+					return errors.New("give --attestation with --proof, not with --receipt")
+				}
+			case attestation != "":
 				bundleFile, envFile, err := detectAttestation(attestation)
 				if err != nil {
 					return err
@@ -264,24 +221,26 @@ signed release is the one in the log.`,
 				if err != nil {
 					return err
 				}
-				if rel, err = attest.Admit(sub, nil, log.MaxEntrySize); err != nil {
+				if rel, err = attest.Admit(sub, nil, proofs.MaxEntrySize); err != nil {
 					fmt.Fprintf(cmd.ErrOrStderr(), "not verified: %s: %v\n", filepath.Base(attestation), err)
 					return exitError{1}
 				}
 				entry = rel.Entry
-			} else {
+			default:
 				var err error
 				if entry, err = os.ReadFile(entryFile); err != nil {
 					return err
 				}
 			}
-			file, err := os.ReadFile(proofFile)
-			if err != nil {
-				return err
+			if file == nil {
+				var err error
+				if file, err = readProofFile(proofFile); err != nil {
+					return err
+				}
 			}
 			vp, err := proofs.VerifyTlogProofWith(file, entry, open)
 			if err != nil {
-				fmt.Fprintf(cmd.ErrOrStderr(), "not verified: %s: %v\n", filepath.Base(proofFile), err)
+				fmt.Fprintf(cmd.ErrOrStderr(), "not verified: %s: %v\n", filepath.Base(proofFile+receiptFile), err)
 				return exitError{1}
 			}
 			line := fmt.Sprintf("verified: index %d in tree of size %d signed by %s", vp.Index, vp.Checkpoint.Size, vp.Checkpoint.Origin)
@@ -308,7 +267,8 @@ signed release is the one in the log.`,
 	cmd.Flags().StringVar(&keyFile, "key", "", "log verifier key file")
 	cmd.Flags().StringVar(&policyFile, "policy", "", "c2sp.org/tlog-policy file: requires the log's signature and the witness quorum")
 	cmd.Flags().StringVar(&entryFile, "entry", "", "file holding the entry's exact bytes (required)")
-	cmd.Flags().StringVar(&proofFile, "proof", "", "the tlog-proof file (required)")
+	cmd.Flags().StringVar(&proofFile, "proof", "", "the tlog-proof file (required, but with --receipt)")
+	cmd.Flags().StringVar(&receiptFile, "receipt", "", "a JSON receipt as the log's API answers it: its entry and tlog_proof are verified")
 	return cmd
 }
 
@@ -328,11 +288,11 @@ verified, so a cron job keeps its own chain of checkpoints.`,
   tlog consistency --log http://127.0.0.1:8080 --key log.pub --since seen.checkpoint --update`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := newLogClient(logURL)
+			v, err := readVerifier(keyFile)
 			if err != nil {
 				return err
 			}
-			v, err := readVerifier(keyFile)
+			c, err := newClient(logURL, keyFile)
 			if err != nil {
 				return err
 			}
@@ -343,29 +303,22 @@ verified, so a cron job keeps its own chain of checkpoints.`,
 			if err != nil {
 				return err
 			}
+			if bytes.HasPrefix(oldNote, []byte(proofs.TlogProofHeader+"\n")) {
+				return fmt.Errorf("%s is a tlog-proof file; --since wants a signed checkpoint of the log (as GET /checkpoint serves it, e.g. curl -s %s/checkpoint > seen.checkpoint)", since, c.URL())
+			}
 			old, _, err := signer.OpenCheckpoint(oldNote, v)
 			if err != nil {
 				return fmt.Errorf("%s: %w", since, err)
 			}
-			couldNot := func(err error) error {
-				// Not evidence of a fork: say so, with its own exit code.
-				fmt.Fprintf(cmd.ErrOrStderr(), "couldn't check consistency: %v\n", err)
-				return exitError{2}
-			}
-			newNote, err := c.get(cmd.Context(), "/checkpoint", nil)
+			cur, newNote, err := c.Consistent(cmd.Context(), oldNote)
 			if err != nil {
-				return couldNot(err)
-			}
-			cur, _, err := signer.OpenCheckpoint(newNote, v)
-			if err != nil {
-				return couldNot(fmt.Errorf("the log's checkpoint: %w", err))
-			}
-			if err := checkConsistent(cmd.Context(), c, old, cur); err != nil {
-				var inc inconsistency
+				var inc *client.InconsistentError
 				if !errors.As(err, &inc) {
-					return couldNot(err)
+					// Not evidence of a fork: say so, with its own exit code.
+					fmt.Fprintf(cmd.ErrOrStderr(), "couldn't check consistency: %v\n", err)
+					return exitError{2}
 				}
-				fmt.Fprintf(cmd.ErrOrStderr(), "INCONSISTENT: %v\nkept checkpoint:\n%s\nlog's checkpoint:\n%s", err, oldNote, newNote)
+				fmt.Fprintf(cmd.ErrOrStderr(), "INCONSISTENT: %s\nkept checkpoint:\n%s\nlog's checkpoint:\n%s", inc.Reason, inc.Kept, inc.Seen)
 				return exitError{1}
 			}
 			fmt.Fprintf(cmd.ErrOrStderr(), "consistent: tree size %d → %d\n", old.Size, cur.Size)
@@ -385,37 +338,42 @@ verified, so a cron job keeps its own chain of checkpoints.`,
 	return cmd
 }
 
-// inconsistency is a failed check that proves the log misbehaved, as
-// opposed to a failure to check at all.
-type inconsistency struct{ error }
+// readProofFile reads a tlog-proof file. Blank lines after its end are
+// dropped: "jq -r .tlog_proof" adds a newline to the one the file ends
+// with.
+func readProofFile(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return trimBlankTail(b), nil
+}
 
-// checkConsistent checks that cur extends old, fetching a consistency
-// proof. Evidence of a fork or rollback is an inconsistency; anything else
-// (the log unreachable, an error answer) is a plain error.
-func checkConsistent(ctx context.Context, c *logClient, old, cur signer.Checkpoint) error {
+func trimBlankTail(b []byte) []byte {
+	for bytes.HasSuffix(b, []byte("\n\n")) {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+// readReceipt reads a JSON receipt (wire.Receipt) and returns its entry
+// and tlog-proof file.
+func readReceipt(path string) (entry, proof []byte, err error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	var r wire.Receipt
+	if err := json.Unmarshal(bytes.TrimSpace(b), &r); err != nil {
+		return nil, nil, fmt.Errorf("%s is not a JSON receipt: %w", path, err)
+	}
 	switch {
-	case cur.Size < old.Size:
-		return inconsistency{fmt.Errorf("the log's tree size %d is smaller than the kept %d", cur.Size, old.Size)}
-	case cur.Size == old.Size:
-		if cur.Hash != old.Hash {
-			return inconsistency{fmt.Errorf("two different roots for tree size %d", cur.Size)}
-		}
-		return nil
-	case old.Size == 0:
-		return nil // every tree extends the empty one
+	case len(r.Entry) == 0:
+		return nil, nil, fmt.Errorf("%s: the receipt has no entry (a compact receipt: ask for full receipts)", path)
+	case r.TlogProof == "":
+		return nil, nil, fmt.Errorf("%s: the receipt has no tlog_proof (a compact receipt: ask for full receipts)", path)
 	}
-	var p api.ConsistencyProof
-	q := url.Values{"old": {strconv.FormatUint(old.Size, 10)}, "new": {strconv.FormatUint(cur.Size, 10)}}
-	if err := c.getJSON(ctx, "/api/v1/proofs/consistency", q, &p); err != nil {
-		return err
-	}
-	if p.OldSize != old.Size || p.NewSize != cur.Size {
-		return fmt.Errorf("the log answered a proof for sizes %d → %d", p.OldSize, p.NewSize)
-	}
-	if err := proofs.CheckConsistency(p.Hashes, old.Size, cur.Size, old.Hash, cur.Hash); err != nil {
-		return inconsistency{err}
-	}
-	return nil
+	return r.Entry, trimBlankTail([]byte(r.TlogProof)), nil
 }
 
 // certificateIdentity describes a certificate for a person to check: its

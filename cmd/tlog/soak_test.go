@@ -39,7 +39,7 @@ import (
 
 	"golang.org/x/mod/sumdb/tlog"
 
-	"github.com/tlogai/tlog/api"
+	"github.com/tlogai/tlog/wire"
 )
 
 const (
@@ -363,7 +363,7 @@ func (st *soakState) opInclusion(h *latencyHist) {
 	if !ok {
 		return
 	}
-	var p api.InclusionProof
+	var p wire.InclusionProof
 	if err := json.Unmarshal(body, &p); err != nil {
 		st.fail("inclusion proof of %d in %d: %v", e.index, cp.size, err)
 		return
@@ -396,7 +396,7 @@ func (st *soakState) opConsistency(h *latencyHist) {
 	if !ok {
 		return
 	}
-	var p api.ConsistencyProof
+	var p wire.ConsistencyProof
 	if err := json.Unmarshal(body, &p); err != nil {
 		st.fail("consistency proof %d → %d: %v", old.size, cur.size, err)
 		return

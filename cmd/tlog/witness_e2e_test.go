@@ -40,9 +40,9 @@ import (
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
 
-	"github.com/tlogai/tlog/api"
 	"github.com/tlogai/tlog/proofs"
 	"github.com/tlogai/tlog/signer"
+	"github.com/tlogai/tlog/wire"
 	"github.com/tlogai/tlog/witness"
 )
 
@@ -511,7 +511,7 @@ func (l *proofLog) inclusionProof(index, size int) [][]byte {
 	if err != nil || code != http.StatusOK {
 		l.t.Fatalf("GET inclusion proof: %v %d %q", err, code, body)
 	}
-	var p api.InclusionProof
+	var p wire.InclusionProof
 	if err := json.Unmarshal(body, &p); err != nil {
 		l.t.Fatal(err)
 	}
@@ -535,7 +535,7 @@ func (l *proofLog) consistencyProof(old, cur checkpoint) [][]byte {
 	if err != nil || code != http.StatusOK {
 		l.t.Fatalf("GET consistency proof: %v %d %q", err, code, body)
 	}
-	var p api.ConsistencyProof
+	var p wire.ConsistencyProof
 	if err := json.Unmarshal(body, &p); err != nil {
 		l.t.Fatal(err)
 	}
