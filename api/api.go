@@ -217,6 +217,7 @@ func New(cfg Config) *Server {
 	e.POST("/api/v1/decisions", s.decisions)
 	get("/api/v1/blobs/:digest", s.blob)
 	get("/api/v1/search", s.search)
+	get("/api/v1/openapi.json", s.openAPI)
 	return &Server{Handler: e, s: s}
 }
 
