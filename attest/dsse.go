@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/big"
+	"reflect"
 	"strings"
 
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
@@ -257,8 +258,9 @@ func parseCertificatePEM(pemBytes []byte) (*x509.Certificate, error) {
 	return certs[0], nil
 }
 
-// strictUnmarshal decodes JSON into v, rejecting unknown fields and
-// trailing data.
+// strictUnmarshal decodes JSON into v, rejecting unknown fields, field
+// names that match only case-insensitively (encoding/json would take
+// "ENVELOPE" for "envelope") and trailing data.
 func strictUnmarshal(raw []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
@@ -268,7 +270,78 @@ func strictUnmarshal(raw []byte, v any) error {
 	if len(bytes.TrimLeft(raw[dec.InputOffset():], " \t\r\n")) > 0 {
 		return fmt.Errorf("trailing data after the JSON value")
 	}
+	return exactKeys(raw, reflect.TypeOf(v))
+}
+
+var rawMessageType = reflect.TypeFor[json.RawMessage]()
+
+// exactKeys checks that every object key of raw, which decoded into a
+// value of type t, is spelled exactly as its field's JSON name. Below a
+// json.RawMessage field nothing is checked: that value is decoded (and
+// checked) on its own later.
+func exactKeys(raw []byte, t reflect.Type) error {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch {
+	case t == rawMessageType:
+		return nil
+	case t.Kind() == reflect.Struct:
+		var obj map[string]json.RawMessage
+		if json.Unmarshal(raw, &obj) != nil {
+			return nil // not an object: null, which decoding accepted
+		}
+		for k, v := range obj {
+			f, ok := jsonField(t, k)
+			if !ok {
+				return fmt.Errorf("json: unknown field %q (field names are case-sensitive)", k)
+			}
+			if err := exactKeys(v, f.Type); err != nil {
+				return err
+			}
+		}
+	case (t.Kind() == reflect.Slice || t.Kind() == reflect.Array) && t.Elem().Kind() != reflect.Uint8:
+		var elems []json.RawMessage
+		if json.Unmarshal(raw, &elems) != nil {
+			return nil
+		}
+		for _, e := range elems {
+			if err := exactKeys(e, t.Elem()); err != nil {
+				return err
+			}
+		}
+	case t.Kind() == reflect.Map:
+		var m map[string]json.RawMessage
+		if json.Unmarshal(raw, &m) != nil {
+			return nil
+		}
+		for _, e := range m {
+			if err := exactKeys(e, t.Elem()); err != nil {
+				return err
+			}
+		}
+	}
 	return nil
+}
+
+// jsonField finds the field of struct t whose JSON name is exactly name.
+func jsonField(t reflect.Type, name string) (reflect.StructField, bool) {
+	for _, f := range reflect.VisibleFields(t) {
+		if !f.IsExported() || f.Anonymous {
+			continue
+		}
+		tag, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if tag == "-" {
+			continue
+		}
+		if tag == "" {
+			tag = f.Name
+		}
+		if tag == name {
+			return f, true
+		}
+	}
+	return reflect.StructField{}, false
 }
 
 // Sigstore bundle media types whose DSSE content the log accepts.

@@ -817,6 +817,10 @@ func TestParseSubmission(t *testing.T) {
 		{"trailing object", `{"public_key":"x"} {}`, "trailing"},
 		{"trailing garbage", `{"public_key":"x"}x`, "trailing"},
 		{"trailing string", `{"public_key":"x"}"x"`, "trailing"},
+		// encoding/json alone matches field names case-insensitively.
+		{"upper-case envelope", `{"ENVELOPE":{},"public_key":"x"}`, `unknown field "ENVELOPE"`},
+		{"mixed-case public_key", `{"envelope":{},"Public_Key":"x"}`, `unknown field "Public_Key"`},
+		{"title-case certificate", `{"Certificate":"x"}`, `unknown field "Certificate"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, err := ParseSubmission([]byte(tc.body))
