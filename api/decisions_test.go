@@ -289,6 +289,9 @@ func TestDecisionRejections(t *testing.T) {
 		{"null field", "", "application/json", []byte(replace(`"outcome":"answered"`, `"outcome":null`)), 400, "outcome", nil},
 		{"two records as application/json", "", "application/json", ndjson(good(1), good(2)), 400, "trailing data", nil},
 		{"not JSON", "", "application/json", []byte("hello"), 400, "not a decision JSON object", nil},
+		// JSON whitespace only (as in NDJSON), not Unicode spaces.
+		{"no-break space before the record", "", "application/json", []byte("\u00a0" + good(4)), 400, "not a decision JSON object", nil},
+		{"no-break space after the record", "", "application/json", []byte(good(4) + "\u00a0"), 400, "trailing data", nil},
 		{"single record too long", "", "application/json", []byte(long), 413, fmt.Sprintf("at most %d bytes", attest.MaxDecisionSize), nil},
 		{"NDJSON line too long", "", "application/x-ndjson", ndjson(good(1), long, good(2)), 400, "longer than the limit", []int{2}},
 		{"NDJSON missing field", "", "application/x-ndjson", ndjson(replace(`"decision_id":"d-0",`, "")), 400, "decision_id is required", []int{1}},

@@ -170,9 +170,13 @@ func optional(f []string, i int) string {
 
 // rawKey is the public key a vkey wraps, so that two vkeys with other
 // names or IDs over one key count as duplicates.
+// A vkey is <name>+<hex id>+<base64 key>: names hold no '+', base64 may.
 func rawKey(vkey string) string {
-	i := strings.LastIndexByte(vkey, '+')
-	b, err := base64.StdEncoding.DecodeString(vkey[i+1:])
+	parts := strings.SplitN(vkey, "+", 3)
+	if len(parts) != 3 {
+		return vkey
+	}
+	b, err := base64.StdEncoding.DecodeString(parts[2])
 	if err != nil || len(b) != 1+ed25519.PublicKeySize {
 		return vkey
 	}

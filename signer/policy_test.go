@@ -2,6 +2,7 @@ package signer_test
 
 import (
 	"bytes"
+	"crypto/ed25519"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -843,5 +844,26 @@ func TestPolicyCheckWitnessesSharingAKeyName(t *testing.T) {
 		if tc.met && err != nil || !tc.met && !errors.Is(err, signer.ErrQuorum) {
 			t.Errorf("Check with %d cosignatures: %v, want quorum met = %v", len(tc.signers)-1, err, tc.met)
 		}
+	}
+}
+
+// TestParsePolicyRejectsDuplicateKeyWithPlus: a witness key whose base64
+// holds a '+' is still found twice under two names (the vkey's fields are
+// cut at its first two '+', never its last).
+func TestParsePolicyRejectsDuplicateKeyWithPlus(t *testing.T) {
+	k := newPolicyKeys(t)
+	for seed := byte(0); ; seed++ {
+		pub := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{seed}, ed25519.SeedSize)).Public().(ed25519.PublicKey)
+		a := keyVariant{name: "a.witness.example", typ: 0x04, key: pub}.String()
+		b64 := strings.SplitN(a, "+", 3)[2] // names and IDs hold no '+'
+		if !strings.Contains(b64, "+") {
+			continue
+		}
+		b := keyVariant{name: "b.witness.example", typ: 0x04, key: pub}.String()
+		text := "log " + k.log.vkey + "\nwitness A " + a + "\nwitness B " + b + "\ngroup g 2 A B\nquorum g\n"
+		if _, err := signer.ParsePolicy([]byte(text)); err == nil {
+			t.Fatalf("one witness key (base64 %s) under two names made a 2-of-2 quorum:\n%s", b64, text)
+		}
+		return
 	}
 }
