@@ -151,8 +151,9 @@ func (c *Client) remember(cp signer.Checkpoint, note []byte) {
 }
 
 // checkConsistency fetches and checks the proof that hi's tree extends
-// lo's. A proof that fails is an *InconsistentError (its notes are filled
-// in by the caller); failing to get one is a plain error.
+// lo's. A proof that fails, and fails again when built from the log's
+// tiles, is an *InconsistentError (its notes are filled in by the
+// caller); failing to get one is a plain error.
 func (c *Client) checkConsistency(ctx context.Context, lo, hi signer.Checkpoint) error {
 	if lo.Size == 0 {
 		return nil // every tree extends the empty one (its root was checked)
@@ -165,8 +166,21 @@ func (c *Client) checkConsistency(ctx context.Context, lo, hi signer.Checkpoint)
 	if p.OldSize != lo.Size || p.NewSize != hi.Size {
 		return fmt.Errorf("the log answered a consistency proof for sizes %d → %d, not %d → %d", p.OldSize, p.NewSize, lo.Size, hi.Size)
 	}
-	if err := proofs.CheckConsistency(p.Hashes, lo.Size, hi.Size, lo.Hash, hi.Hash); err != nil {
-		return &InconsistentError{Reason: fmt.Sprintf("tree %d does not extend tree %d: %v", hi.Size, lo.Size, err)}
+	perr := proofs.CheckConsistency(p.Hashes, lo.Size, hi.Size, lo.Hash, hi.Hash)
+	if perr == nil {
+		return nil
+	}
+	// A proof anyone on the path could have spoiled is not evidence by
+	// itself: build it again from the log's own hash tiles, authenticated
+	// against hi's signed root. If that one verifies, only the answer was
+	// wrong and the trees are consistent.
+	th := proofs.TileHashes{Size: hi.Size, Root: &hi.Hash, Reader: c.tiles.Reader(ctx)}
+	tp, err := proofs.ProveConsistency(lo.Size, hi.Size, th)
+	if err != nil {
+		return &InconsistentError{Reason: fmt.Sprintf("tree %d does not extend tree %d: %v (and the log's tiles could not settle it: %v)", hi.Size, lo.Size, perr, err)}
+	}
+	if err := proofs.CheckConsistency(tp, lo.Size, hi.Size, lo.Hash, hi.Hash); err != nil {
+		return &InconsistentError{Reason: fmt.Sprintf("tree %d does not extend tree %d: the log's own tiles, authenticated to its signed root, say so: %v", hi.Size, lo.Size, err)}
 	}
 	return nil
 }

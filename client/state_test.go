@@ -2,6 +2,8 @@ package client_test
 
 import (
 	"bytes"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"os"
@@ -390,5 +392,54 @@ func TestCouldNotCheck(t *testing.T) {
 	}
 	if _, err := nokey.VerifyCheckpoint(ctx, kept); !errors.Is(err, client.ErrNoLogKey) {
 		t.Fatalf("VerifyCheckpoint without a key: %v", err)
+	}
+}
+
+// TestSpoiledConsistencyProof: a consistency proof spoiled on the way
+// (not the log's history) is not taken for a fork: the client rebuilds it
+// from the log's tiles, authenticated to the signed root, and goes on.
+func TestSpoiledConsistencyProof(t *testing.T) {
+	ctx := testCtx(t)
+	tl := newTestLog(t, nil)
+	plain := tl.client(t, tl.URL())
+	var es [][]byte
+	for i := range 300 {
+		es = append(es, rawEntry("spoiled", i))
+	}
+	addRaw(t, plain, es[:100])
+	state := filepath.Join(t.TempDir(), "state")
+	if _, err := tl.client(t, tl.URL(), client.WithStateFile(state)).Latest(ctx); err != nil {
+		t.Fatal(err)
+	}
+	addRaw(t, plain, es[100:])
+	p := newProxy(t, tl.URL(), func(p *proxy, n int, w http.ResponseWriter, r *http.Request, body []byte) {
+		if r.URL.Path != "/api/v1/proofs/consistency" {
+			p.forward(w, r, body, nil)
+			return
+		}
+		p.forward(w, r, body, func(_ string, b []byte) []byte {
+			var cp map[string]any
+			if err := json.Unmarshal(b, &cp); err != nil {
+				t.Errorf("consistency answer: %v", err)
+				return b
+			}
+			hashes := cp["hashes"].([]any)
+			h, _ := base64.StdEncoding.DecodeString(hashes[0].(string))
+			h[0] ^= 1
+			hashes[0] = base64.StdEncoding.EncodeToString(h)
+			out, _ := json.Marshal(cp)
+			return out
+		})
+	})
+	cp, err := tl.client(t, p.URL, client.WithStateFile(state)).Latest(ctx)
+	if err != nil || cp.Size != 300 {
+		t.Fatalf("Latest with a spoiled consistency proof = size %d, %v; want 300 (settled from the tiles)", cp.Size, err)
+	}
+	if p.count(http.MethodGet, "/api/v1/proofs/consistency") != 1 || p.count(http.MethodGet, "/tile/0/000") != 1 {
+		t.Errorf("requests: %d consistency proofs, %d /tile/0/000; want 1 and 1 (the proof rebuilt from tiles)",
+			p.count(http.MethodGet, "/api/v1/proofs/consistency"), p.count(http.MethodGet, "/tile/0/000"))
+	}
+	if got := readFile(t, state); !bytes.Contains(got, []byte("\n300\n")) {
+		t.Errorf("state file after the settled check:\n%s", got)
 	}
 }
