@@ -2,9 +2,10 @@
 #   make run    a working log on 127.0.0.1:8080, data in ./data
 #   make test   the whole test suite (what CI runs)
 GO ?= go
+PYTHON ?= python3
 BIN := bin
 
-.PHONY: run test bench build fmt vet race clean crash-test soak fuzz
+.PHONY: run test test-python bench build fmt vet race clean crash-test soak fuzz vectors
 
 build:
 	$(GO) build -o $(BIN)/tlog ./cmd/tlog
@@ -14,10 +15,23 @@ run: build
 	$(BIN)/tlog serve
 
 # gofmt and vet, every test, then the race detector over the packages with
-# concurrency (the log's sequencer and its HTTP surface).
+# concurrency (the log's sequencer, its HTTP surface, the client), and the
+# Python SDK's tests against a real tlog serve.
 test: fmt vet
 	$(GO) test -count=1 ./...
-	$(GO) test -count=1 -race ./log/ ./api/ ./witness/ ./internal/...
+	$(GO) test -count=1 -race ./log/ ./api/ ./witness/ ./client/ ./internal/...
+	$(MAKE) test-python
+
+# The Python SDK's tests (clients/python), with the standard library and
+# cryptography (pip install cryptography, or Debian's python3-cryptography),
+# against the tlog binary built here.
+test-python: build
+	@$(PYTHON) -c 'import cryptography' 2>/dev/null || { echo "the Python SDK needs cryptography: $(PYTHON) -m pip install cryptography (or apt-get install python3-cryptography)"; exit 1; }
+	cd clients/python && TLOG_BIN=$(CURDIR)/$(BIN)/tlog WITNESS_BIN=$(CURDIR)/$(BIN)/witness $(PYTHON) -m unittest discover -s tests -t .
+
+# Regenerate the cross-language test vectors (testdata/vectors).
+vectors:
+	$(GO) run ./internal/tools/genvectors -out testdata/vectors
 
 fmt:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
