@@ -6,9 +6,12 @@ import (
 	"crypto/rand"
 	"fmt"
 	mrand "math/rand/v2"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -444,6 +447,15 @@ func TestGracefulShutdown(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond) // polling the ledger, not synchronising with the server
 	}
+	// Acknowledgements come in bursts, one per batch: right after one,
+	// the writers' next requests may not have reached the server yet.
+	// Signal once some are waiting in the pool for the next batch.
+	for time.Now().Before(deadline.Add(2 * time.Second)) {
+		if pendingEntries(s) > 0 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
 	ld.ending.Store(true)
 	if s.exitedEarly() {
 		ld.end(t)
@@ -487,4 +499,22 @@ func TestGracefulShutdown(t *testing.T) {
 		t.Errorf("restart: exit %d after SIGTERM", code)
 	}
 	s.checkNoRace()
+}
+
+// pendingEntries reads tlog_pending_entries from the server's /metrics
+// (-1 when it cannot).
+func pendingEntries(s *server) int64 {
+	code, body, _, err := s.get("/metrics")
+	if err != nil || code != http.StatusOK {
+		return -1
+	}
+	for _, line := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, "tlog_pending_entries "); ok {
+			n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			if err == nil {
+				return n
+			}
+		}
+	}
+	return -1
 }
