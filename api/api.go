@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/sigstore/sigstore-go/pkg/root"
 	"golang.org/x/sync/semaphore"
 
 	"github.com/tlogai/tlog/attest"
@@ -47,6 +48,19 @@ type Config struct {
 	// Publishers is the publisher policy for model release attestations;
 	// nil admits any publisher whose signature verifies (an open log).
 	Publishers *attest.Policy
+
+	// TrustedRoot validates the certificates of certificate-signed
+	// attestations (a Sigstore trusted root; see attest.AdmitOptions).
+	// Nil refuses them with 400, unless AcceptUnverifiedCertificates.
+	// Server.SetTrustedRoot replaces it while serving.
+	TrustedRoot root.TrustedMaterial
+	// AcceptUnverifiedCertificates, without TrustedRoot, admits
+	// certificate-signed attestations on the certificate's key alone,
+	// without validating the certificate (the entry names no identity).
+	AcceptUnverifiedCertificates bool
+	// Now is the clock a certificate without a timestamp is checked at
+	// (time.Now when nil; tests set it).
+	Now func() time.Time
 
 	// AttestationBodyLimit bounds POST /api/v1/attestations bodies (the
 	// envelope is kept as a blob; the entry holds digests). Default 8 MiB.
@@ -136,6 +150,7 @@ type server struct {
 	// writers and publishers are replaced whole on reload.
 	writers    atomic.Pointer[Writers]
 	publishers atomic.Pointer[attest.Policy]
+	trust      atomic.Pointer[trustedRoot]
 	inFlight   *semaphore.Weighted
 	cop        *http.CrossOriginProtection
 	limiter    *rateLimiter // nil: no rate limits
@@ -156,6 +171,20 @@ func (srv *Server) SetWriters(ws *Writers) { srv.s.writers.Store(ws) }
 
 // SetPublishers replaces the publisher policy (nil: any publisher).
 func (srv *Server) SetPublishers(p *attest.Policy) { srv.s.publishers.Store(p) }
+
+// trustedRoot holds a root.TrustedMaterial for an atomic.Pointer.
+type trustedRoot struct{ root.TrustedMaterial }
+
+// SetTrustedRoot replaces the trusted root (nil: certificates refused,
+// unless Config.AcceptUnverifiedCertificates). Requests in flight finish
+// under the root they started with.
+func (srv *Server) SetTrustedRoot(tm root.TrustedMaterial) {
+	if tm == nil {
+		srv.s.trust.Store(nil)
+		return
+	}
+	srv.s.trust.Store(&trustedRoot{tm})
+}
 
 // New returns the HTTP handler of tlog serve.
 func New(cfg Config) *Server {
@@ -189,6 +218,9 @@ func New(cfg Config) *Server {
 	}
 	s.writers.Store(cfg.Writers)
 	s.publishers.Store(cfg.Publishers)
+	if cfg.TrustedRoot != nil {
+		s.trust.Store(&trustedRoot{cfg.TrustedRoot})
+	}
 	if cfg.RateLimit > 0 {
 		burst := cfg.RateBurst
 		if burst <= 0 {

@@ -533,8 +533,11 @@ func selfSignedPEM(t *testing.T, priv *ecdsa.PrivateKey) (string, []byte) {
 // the entry the bare key gives, and the DER certificate is served as a
 // blob beside it. A public_key that is not the bundle certificate's key,
 // or both a key and a certificate with an envelope, are refused.
+//
+// This is a log with AcceptUnverifiedCertificates; without it (and without
+// a trusted root) the same submission is refused, the tree unchanged.
 func TestAttestationCertificate(t *testing.T) {
-	ts := newAIServer(t, nil)
+	ts := newAIServer(t, func(_ *testServer, c *Config) { c.AcceptUnverifiedCertificates = true })
 	rc := newReceiptChecker(t, ts)
 	k, priv := newECDSATestKey(t)
 	certPEM, certDER := selfSignedPEM(t, priv)
@@ -543,7 +546,13 @@ func TestAttestationCertificate(t *testing.T) {
 
 	env := k.sign(t, attest.InTotoPayloadType, statementJSON(t, slsaV1, slsaPredicate(), subjectFor("acme/certified")))
 	body, _ := json.Marshal(map[string]any{"envelope": json.RawMessage(env), "certificate": certPEM})
-	resp, rb := ts.post(t, attestationsPath, "application/json", body)
+	strict := newAIServer(t, nil)
+	resp, rb := strict.post(t, attestationsPath, "application/json", body)
+	apiError(t, resp, rb, http.StatusBadRequest, "this log has no --trusted-root to validate certificates")
+	if strict.size() != 0 {
+		t.Fatalf("refused certificate grew the tree to %d", strict.size())
+	}
+	resp, rb = ts.post(t, attestationsPath, "application/json", body)
 	r := receiptOK(t, resp, rb)
 	rc.check(t, r, nil)
 	var e map[string]any

@@ -62,7 +62,7 @@ func (s *server) receiptOptions(c echo.Context) (receiptOptions, error) {
 // POST /api/v1/attestations: a model release attestation, verified and
 // logged; answers its receipt.
 func (s *server) attestation(c echo.Context) error {
-	opts, err := s.receiptOptions(c)
+	ropts, err := s.receiptOptions(c)
 	if err != nil {
 		return err
 	}
@@ -85,7 +85,14 @@ func (s *server) attestation(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	rel, err := attest.Admit(sub, s.publishers.Load(), log.MaxEntrySize)
+	opts := attest.AdmitOptions{
+		Policy: s.publishers.Load(), MaxEntry: log.MaxEntrySize,
+		AcceptUnverifiedCertificates: s.cfg.AcceptUnverifiedCertificates, Now: s.cfg.Now,
+	}
+	if tr := s.trust.Load(); tr != nil {
+		opts.TrustedRoot = tr.TrustedMaterial
+	}
+	rel, err := attest.AdmitWith(sub, opts)
 	if err != nil {
 		return err
 	}
@@ -95,10 +102,14 @@ func (s *server) attestation(c echo.Context) error {
 	}
 	if !res.Duplicate {
 		s.releasesLogged.Add(1)
-		s.cfg.Logger.Info("model release logged", "index", res.Index, "subjects", rel.Subjects, "signer", rel.Signer,
-			"writer", writerName(c), "client", clientAddr(c.Request()), "request_id", c.Get(ctxRequestID))
+		args := []any{"index", res.Index, "subjects", rel.Subjects, "signer", rel.Signer}
+		if id := rel.Identity; id != nil {
+			args = append(args, "identity", id.Identity, "issuer", id.Issuer, "time_source", id.TimeSource)
+		}
+		s.cfg.Logger.Info("model release logged", append(args,
+			"writer", writerName(c), "client", clientAddr(c.Request()), "request_id", c.Get(ctxRequestID))...)
 	}
-	rs, code, err := s.receipts(c.Request().Context(), [][]byte{rel.Entry}, []log.Result{res}, opts)
+	rs, code, err := s.receipts(c.Request().Context(), [][]byte{rel.Entry}, []log.Result{res}, ropts)
 	if err != nil {
 		return err
 	}
@@ -328,25 +339,25 @@ const (
 )
 
 // GET /api/v1/search?digest=sha256:<hex> | model=<name> | signer=sha256:<hex>
-// | system=<name> [&kind=model-release/v1|decision/v1][&limit=N][&cursor=C]:
+// | identity=<certificate SAN> | system=<name> [&kind=model-release/v1|decision/v1][&limit=N][&cursor=C]:
 // indices of entries indexed under that term, newest first. Not
 // authenticated: only each hit's inclusion proof is.
 func (s *server) search(c echo.Context) error {
-	q, err := query(c, "digest", "model", "signer", "system", "kind", "limit", "cursor")
+	q, err := query(c, "digest", "model", "signer", "identity", "system", "kind", "limit", "cursor")
 	if err != nil {
 		return err
 	}
 	var field string
-	for _, f := range []string{"digest", "model", "signer", "system"} {
+	for _, f := range []string{"digest", "model", "signer", "identity", "system"} {
 		if q.Has(f) {
 			if field != "" {
-				return badRequest("give one of digest, model, signer, system")
+				return badRequest("give one of digest, model, signer, identity, system")
 			}
 			field = f
 		}
 	}
 	if field == "" {
-		return badRequest("give one of digest=sha256:<hex>, model=<name>, signer=sha256:<hex>, system=<name>")
+		return badRequest("give one of digest=sha256:<hex>, model=<name>, signer=sha256:<hex>, identity=<certificate identity>, system=<name>")
 	}
 	value := q.Get(field)
 	switch field {

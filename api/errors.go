@@ -94,7 +94,7 @@ func status(err error) (int, string) {
 		return http.StatusForbidden, err.Error()
 	case errors.Is(err, attest.ErrTooLarge):
 		return http.StatusRequestEntityTooLarge, err.Error()
-	case errors.Is(err, attest.ErrInvalid), errors.Is(err, attest.ErrSignature):
+	case errors.Is(err, attest.ErrInvalid), errors.Is(err, attest.ErrSignature), errors.Is(err, attest.ErrCertificate):
 		return http.StatusBadRequest, err.Error()
 	case errors.Is(err, log.ErrTermTooLarge):
 		return http.StatusBadRequest, err.Error()

@@ -28,6 +28,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/tlogai/tlog/attest"
+	"github.com/tlogai/tlog/internal/sigstoretest"
 	"github.com/tlogai/tlog/log"
 	"github.com/tlogai/tlog/wire"
 )
@@ -424,9 +425,11 @@ func TestOpenAPIConformance(t *testing.T) {
 	env := k.sign(t, attest.InTotoPayloadType, statementJSON(t, slsaV1, slsaPredicate(), release))
 
 	t.Run("open", func(t *testing.T) {
+		vs := newTestSigstore(t)
 		ts := newAIServer(t, func(_ *testServer, cfg *Config) {
 			cfg.AttestationBodyLimit = 64 << 10
 			cfg.DecisionBodyLimit = 64 << 10
+			cfg.TrustedRoot = vs.root
 		})
 		// 300 entries: a full tile and bundle, a partial one of width 44.
 		entries := make([]log.Entry, 300)
@@ -499,14 +502,25 @@ func TestOpenAPIConformance(t *testing.T) {
 		ck, priv := newECDSATestKey(t)
 		certPEM, certDER := selfSignedPEM(t, priv)
 		cEnv := ck.sign(t, attest.InTotoPayloadType, statementJSON(t, slsaV1, slsaPredicate(), subjectFor("acme/certified")))
+		// A self-signed certificate does not chain to the trusted root.
 		body, _ = json.Marshal(map[string]any{"envelope": json.RawMessage(cEnv), "certificate": certPEM})
-		c.post(t, ts, attestationsPath, "application/json", body, 200, false)
+		c.post(t, ts, attestationsPath, "application/json", body, 400, false)
 		body, _ = json.Marshal(map[string]any{"bundle": map[string]any{
 			"mediaType":            "application/vnd.dev.sigstore.bundle+json;version=0.2",
 			"verificationMaterial": map[string]any{"x509CertificateChain": map[string]any{"certificates": []any{map[string]any{"rawBytes": base64.StdEncoding.EncodeToString(certDER)}}}},
 			"dsseEnvelope":         json.RawMessage(cEnv),
 		}})
-		c.post(t, ts, attestationsPath, "application/json", body, 200, false)
+		c.post(t, ts, attestationsPath, "application/json", body, 400, false)
+		// Keyless bundles of the test Sigstore: entries with an identity.
+		var keylessCert []byte
+		for _, o := range []sigstoretest.BundleOptions{{Rekor: true}, {Timestamp: true}, {}} {
+			sg := vs.attest(t, "release-bot@acme.example", "https://issuer.example", statementJSON(t, slsaV1, slsaPredicate(), subjectFor("acme/keyless")))
+			body, _ = json.Marshal(map[string]any{"bundle": json.RawMessage(sg.bundle(t, o))})
+			c.post(t, ts, attestationsPath, "application/json", body, 200, false)
+			keylessCert = sg.Leaf.Raw
+		}
+		c.read(t, ts, "/api/v1/search?identity=release-bot@acme.example", 200, false)
+		c.read(t, ts, "/api/v1/search?identity=", 400, true)
 
 		c.post(t, ts, attestationsPath, "application/json", []byte(`{"envelope":`), 400, true)
 		c.post(t, ts, attestationsPath, "application/json", nil, 400, true)
@@ -614,7 +628,7 @@ func TestOpenAPIConformance(t *testing.T) {
 		if err := json.Unmarshal(rel.Entry, &re); err != nil {
 			t.Fatal(err)
 		}
-		certSum := fmt.Sprintf("%x", sha256.Sum256(certDER))
+		certSum := fmt.Sprintf("%x", sha256.Sum256(keylessCert))
 		c.read(t, ts, "/api/v1/blobs/"+re.EnvelopeDigest, 200, false)
 		c.read(t, ts, "/api/v1/blobs/"+k.fp, 200, false)
 		c.read(t, ts, "/api/v1/blobs/sha256:"+certSum, 200, false)

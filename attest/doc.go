@@ -14,7 +14,9 @@
 // same bytes, the same leaf hash and, through the log's dedup, the same
 // index. Each entry comes with the search terms the log indexes it under.
 //
-// The package is pure: no I/O, no clock, no logging.
+// The package is pure — no I/O, no logging, and no clock but the one
+// AdmitOptions.Now gives (time.Now when nil) — but for HashModel, which
+// reads a local copy of a model to check it against its release.
 package attest
 
 import "errors"
@@ -31,4 +33,8 @@ var (
 	ErrForbidden = errors.New("not allowed by the publisher policy")
 	// ErrTooLarge: the entry would exceed the log's entry limit (413).
 	ErrTooLarge = errors.New("too large")
+	// ErrCertificate: a certificate-signed submission whose certificate
+	// does not validate against the trusted root, or was not valid when it
+	// signed, or that the log cannot validate at all (400).
+	ErrCertificate = errors.New("certificate not accepted")
 )

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"regexp"
 	"strings"
 )
 
@@ -27,17 +28,69 @@ import (
 //
 // File format, one rule per line, '#' starts a comment:
 //
-//	<subject name prefix> <sha256:fingerprint> [<sha256:fingerprint> ...]
+//	<subject name prefix> <signer> [<signer> ...]
+//
+// where a signer is a key or a certificate identity:
+//
+//	sha256:<fingerprint>
+//	identity=<SAN> issuer=<OIDC issuer URL>
+//	identity=~<regexp> issuer=~<regexp>
 //
 // A fingerprint is "sha256:" and the hex SHA-256 of the key's DER
-// SubjectPublicKeyInfo (tlog keygen and tlog attest print it).
+// SubjectPublicKeyInfo (tlog keygen and tlog attest print it). An identity
+// is the subject alternative name of a Fulcio certificate (an e-mail, a
+// CI workflow URI) and must be followed by the OIDC issuer that vouched
+// for it, as cosign's --certificate-identity and --certificate-oidc-issuer
+// (with "=~", a Go regular expression matching the whole value, as the
+// -regexp flags; it cannot hold spaces: use \s). An identity matches only
+// releases whose certificate the log validated against its trusted root.
 type Policy struct {
 	rules []rule
 }
 
 type rule struct {
-	prefix  string
-	allowed map[string]bool
+	prefix     string
+	allowed    map[string]bool
+	identities []identityRule
+}
+
+// identityRule allows a certificate identity vouched by an issuer.
+type identityRule struct {
+	identity, issuer matcher
+}
+
+// matcher matches a string exactly, or with an anchored regexp.
+type matcher struct {
+	text string
+	re   *regexp.Regexp
+}
+
+func parseMatcher(v string) (matcher, error) {
+	if re, ok := strings.CutPrefix(v, "~"); ok {
+		c, err := regexp.Compile(`^(?:` + re + `)$`)
+		if err != nil {
+			return matcher{}, err
+		}
+		return matcher{text: v, re: c}, nil
+	}
+	if v == "" {
+		return matcher{}, fmt.Errorf("empty")
+	}
+	return matcher{text: v}, nil
+}
+
+func (m matcher) match(s string) bool {
+	if m.re != nil {
+		return m.re.MatchString(s)
+	}
+	return s == m.text
+}
+
+// Signer is who signed a release: its key's fingerprint and, for a
+// certificate the log validated, the certificate's identity and issuer.
+type Signer struct {
+	Key              string
+	Identity, Issuer string
 }
 
 // ParsePolicy parses a publisher policy file.
@@ -52,7 +105,7 @@ func ParsePolicy(text []byte) (*Policy, error) {
 			continue
 		}
 		if len(f) < 2 {
-			return nil, fmt.Errorf("publisher policy line %d: want a subject name prefix and at least one sha256:<hex> key fingerprint", n)
+			return nil, fmt.Errorf("publisher policy line %d: want a subject name prefix and at least one signer (sha256:<hex> key fingerprint, or identity=… issuer=…)", n)
 		}
 		if err := checkName(f[0], true); err != nil {
 			return nil, fmt.Errorf("publisher policy line %d: prefix %q %v", n, f[0], err)
@@ -62,11 +115,31 @@ func ParsePolicy(text []byte) (*Policy, error) {
 		}
 		seen[foldKey(f[0])] = n
 		r := rule{prefix: f[0], allowed: map[string]bool{}}
-		for _, fp := range f[1:] {
-			if _, err := ParseDigest(fp); err != nil {
-				return nil, fmt.Errorf("publisher policy line %d: %q is not a key fingerprint (sha256:<64 lowercase hex>)", n, fp)
+		for i := 1; i < len(f); i++ {
+			tok := f[i]
+			switch {
+			case strings.HasPrefix(tok, "identity="):
+				id, err := parseMatcher(strings.TrimPrefix(tok, "identity="))
+				if err != nil {
+					return nil, fmt.Errorf("publisher policy line %d: %q: %v", n, tok, err)
+				}
+				if i+1 >= len(f) || !strings.HasPrefix(f[i+1], "issuer=") {
+					return nil, fmt.Errorf("publisher policy line %d: %q must be followed by issuer=<OIDC issuer> (an identity means nothing without who vouched for it)", n, tok)
+				}
+				i++
+				iss, err := parseMatcher(strings.TrimPrefix(f[i], "issuer="))
+				if err != nil {
+					return nil, fmt.Errorf("publisher policy line %d: %q: %v", n, f[i], err)
+				}
+				r.identities = append(r.identities, identityRule{identity: id, issuer: iss})
+			case strings.HasPrefix(tok, "issuer="):
+				return nil, fmt.Errorf("publisher policy line %d: %q must follow an identity=…", n, tok)
+			default:
+				if _, err := ParseDigest(tok); err != nil {
+					return nil, fmt.Errorf("publisher policy line %d: %q is not a key fingerprint (sha256:<64 lowercase hex>) nor identity=… issuer=…", n, tok)
+				}
+				r.allowed[tok] = true
 			}
-			r.allowed[fp] = true
 		}
 		p.rules = append(p.rules, r)
 	}
@@ -82,9 +155,17 @@ func ParsePolicy(text []byte) (*Policy, error) {
 // Rules returns the number of rules.
 func (p *Policy) Rules() int { return len(p.rules) }
 
-// Check returns an ErrForbidden error if signer may not sign one of the
-// subject names, and an ErrInvalid error for a name Admit would refuse.
+// Check returns an ErrForbidden error if the key signer may not sign one
+// of the subject names, and an ErrInvalid error for a name Admit would
+// refuse.
 func (p *Policy) Check(names []string, signer string) error {
+	return p.CheckSigner(names, Signer{Key: signer})
+}
+
+// CheckSigner is Check for a signer that may be a validated certificate
+// identity: a rule allows it if it lists its key, or an identity and
+// issuer that match the signer's.
+func (p *Policy) CheckSigner(names []string, s Signer) error {
 	if p == nil {
 		return nil
 	}
@@ -101,9 +182,28 @@ func (p *Policy) Check(names []string, signer string) error {
 				best = r
 			}
 		}
-		if best != nil && !best.allowed[signer] {
-			return fmt.Errorf("%w: subject %q is covered by the rule for %q, which does not list the signing key %s", ErrForbidden, name, best.prefix, signer)
+		if best == nil || best.allows(s) {
+			continue
 		}
+		if s.Identity != "" {
+			return fmt.Errorf("%w: subject %q is covered by the rule for %q, which lists neither the signing key %s nor the identity %q of issuer %q", ErrForbidden, name, best.prefix, s.Key, s.Identity, s.Issuer)
+		}
+		return fmt.Errorf("%w: subject %q is covered by the rule for %q, which does not list the signing key %s", ErrForbidden, name, best.prefix, s.Key)
 	}
 	return nil
+}
+
+func (r *rule) allows(s Signer) bool {
+	if r.allowed[s.Key] {
+		return true
+	}
+	if s.Identity == "" {
+		return false
+	}
+	for _, ir := range r.identities {
+		if ir.identity.match(s.Identity) && ir.issuer.match(s.Issuer) {
+			return true
+		}
+	}
+	return false
 }

@@ -41,10 +41,10 @@ type Submission struct {
 	// PublicKey is a PEM public key (ECDSA, Ed25519 or RSA).
 	PublicKey string `json:"public_key,omitempty"`
 	// Certificate is a PEM certificate chain, leaf first; the leaf's key
-	// verifies the envelope. The leaf is kept as a blob beside the entry,
-	// but neither validated (the log has no trust roots; verifiers apply
-	// their own) nor part of the entry, which names the key. The rest of
-	// the chain is not kept.
+	// verifies the envelope. A log with a trusted root validates the leaf
+	// (the chain comes from the trusted root; the rest of the PEM is
+	// ignored) and the entry names its identity and issuer; the leaf is
+	// kept as a blob beside the entry.
 	Certificate string `json:"certificate,omitempty"`
 }
 
@@ -72,11 +72,19 @@ type Release struct {
 	Blobs [][]byte
 	// Subjects lists the subject names (for messages and logs).
 	Subjects []string
+	// Statement is the in-toto statement the signature verified (the
+	// envelope's payload), e.g. for ParseModelSigning.
+	Statement []byte
 	// Signer is the fingerprint of the key that verified.
 	Signer string
-	// Certificate is the leaf certificate whose key verified, if any. It
-	// was not validated against any root.
+	// Certificate is the leaf certificate whose key verified, if any.
+	// Unless Identity is set and Validated, it was not validated against
+	// any root.
 	Certificate *x509.Certificate
+	// Identity is the certificate's identity the entry names: set for a
+	// certificate-signed release admitted with a trusted root (Validated)
+	// or rebuilt with AdmitOptions.UnvalidatedIdentity.
+	Identity *Identity
 }
 
 // Admit verifies a submission and builds its entry: the envelope must be a
@@ -87,7 +95,20 @@ type Release struct {
 //
 // The same submission always yields the same entry bytes, so tlog verify
 // --attestation can rebuild the entry offline.
+//
+// Admit is AdmitWith without a trusted root, accepting unverified
+// certificates (AdmitOptions.AcceptUnverifiedCertificates).
 func Admit(s *Submission, policy *Policy, maxEntry int) (*Release, error) {
+	return AdmitWith(s, AdmitOptions{Policy: policy, MaxEntry: maxEntry, AcceptUnverifiedCertificates: true})
+}
+
+// AdmitWith is Admit with options: a trusted root to validate
+// certificates with, and the log's clock (see AdmitOptions). A
+// certificate-signed release whose certificate validated names its
+// identity, issuer and time source in the entry; a key-signed one is the
+// entry Admit makes.
+func AdmitWith(s *Submission, opts AdmitOptions) (*Release, error) {
+	policy, maxEntry := opts.Policy, opts.MaxEntry
 	var (
 		envRaw []byte
 		cert   *x509.Certificate
@@ -160,7 +181,22 @@ func Admit(s *Submission, policy *Policy, maxEntry int) (*Release, error) {
 		return nil, fmt.Errorf("%w: public key: %v", ErrInvalid, err)
 	}
 	signer := digestString(der)
-	if err := policy.Check(st.names(), signer); err != nil {
+	var id *Identity
+	if cert != nil {
+		switch {
+		case opts.TrustedRoot != nil || opts.UnvalidatedIdentity:
+			if id, err = keylessIdentity(s, env, cert, &opts); err != nil {
+				return nil, err
+			}
+		case !opts.AcceptUnverifiedCertificates:
+			return nil, errNoTrustedRoot
+		}
+	}
+	principal := Signer{Key: signer}
+	if id != nil {
+		principal.Identity, principal.Issuer = id.Identity, id.Issuer
+	}
+	if err := policy.CheckSigner(st.names(), principal); err != nil {
 		return nil, err
 	}
 
@@ -175,12 +211,20 @@ func Admit(s *Submission, policy *Policy, maxEntry int) (*Release, error) {
 	}
 	blobs := [][]byte{envBytes, der}
 	if cert != nil {
-		// Kept beside the entry, not in it: the log cannot validate a
-		// certificate (it has no trust roots), and anyone can mint one for
-		// the publisher's public key, so naming it in the entry would let
-		// anyone log one signed release again and again, each time under
-		// another made-up identity.
+		// The certificate is kept beside the entry, not in it. Unvalidated
+		// (no trusted root), the entry names only the key: anyone can mint
+		// a certificate for the publisher's public key, so naming it would
+		// let anyone log one signed release again and again, each time
+		// under another made-up identity. Validated, the entry names what
+		// the certificate proves — identity and issuer — and how its time
+		// was proven; not the certificate bytes, the chain or the
+		// timestamps, which others could vary.
 		blobs = append(blobs, cert.Raw)
+	}
+	if id != nil {
+		record["identity"] = id.Identity
+		record["issuer"] = id.Issuer
+		record["time_source"] = id.TimeSource
 	}
 	if st.model != nil {
 		record["model_signing"] = map[string]any{"model": st.model.name, "resources": st.model.resources}
@@ -194,13 +238,17 @@ func Admit(s *Submission, policy *Policy, maxEntry int) (*Release, error) {
 			ErrTooLarge, len(entry), maxEntry, len(st.Subjects))
 	}
 
-	r := &Release{Entry: entry, Blobs: blobs, Subjects: st.names(), Signer: signer, Certificate: cert}
+	r := &Release{Entry: entry, Blobs: blobs, Subjects: st.names(), Signer: signer, Certificate: cert, Identity: id, Statement: payload}
 	r.Terms = append(r.Terms, Term(KindRelease, "signer", signer))
-	seen := map[string]bool{}
+	if id != nil {
+		r.Terms = append(r.Terms, Term(KindRelease, "identity", id.Identity))
+	}
+	seen := map[string]bool{} // terms, as strings
 	add := func(field, value string) {
-		if k := field + "=" + value; !seen[k] {
+		t := Term(KindRelease, field, value)
+		if k := string(t); !seen[k] {
 			seen[k] = true
-			r.Terms = append(r.Terms, Term(KindRelease, field, value))
+			r.Terms = append(r.Terms, t)
 		}
 	}
 	for _, sub := range st.Subjects {
@@ -211,6 +259,19 @@ func Admit(s *Submission, policy *Policy, maxEntry int) (*Release, error) {
 	}
 	if st.model != nil && st.model.name != "" {
 		add("model", st.model.name)
+	}
+	if st.PredicateType == ModelSigningV1 {
+		// Every file the manifest names is findable by its digest. A
+		// manifest this package cannot read (another hash, a malformed
+		// list) is still admitted, findable by its subject only.
+		if m, err := ParseModelSigning(payload); err == nil {
+			for _, t := range ResourceTerms(m.Resources) {
+				if k := string(t); !seen[k] {
+					seen[k] = true
+					r.Terms = append(r.Terms, t)
+				}
+			}
+		}
 	}
 	return r, nil
 }
@@ -290,10 +351,11 @@ func Term(kind, field, value string) []byte {
 
 // SearchFields maps each search field to the kinds that index it.
 var SearchFields = map[string][]string{
-	"digest": {KindRelease, KindDecision},
-	"model":  {KindRelease, KindDecision},
-	"signer": {KindRelease},
-	"system": {KindDecision},
+	"digest":   {KindRelease, KindDecision},
+	"model":    {KindRelease, KindDecision},
+	"signer":   {KindRelease},
+	"identity": {KindRelease},
+	"system":   {KindDecision},
 }
 
 // SearchTerms returns the terms to search for field=value: the one of

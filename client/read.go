@@ -134,23 +134,26 @@ func (c *Client) proveIndex(ctx context.Context, index uint64, entry []byte) (*E
 }
 
 // Query is a search of the log's index: exactly one of Digest, Model,
-// Signer and System, optionally narrowed to one Kind.
+// Signer, Identity and System, optionally narrowed to one Kind. Identity
+// is a certificate identity (the subject alternative name of a Fulcio
+// certificate), matched exactly: releases signed keyless, whose
+// certificate the log validated.
 type Query struct {
-	Digest, Model, Signer, System string
-	Kind                          string
+	Digest, Model, Signer, Identity, System string
+	Kind                                    string
 	// Limit is the page size asked of the log (0: the log's default).
 	Limit int
 }
 
 func (q Query) values() (url.Values, error) {
 	v := url.Values{}
-	for _, f := range []struct{ name, value string }{{"digest", q.Digest}, {"model", q.Model}, {"signer", q.Signer}, {"system", q.System}} {
+	for _, f := range []struct{ name, value string }{{"digest", q.Digest}, {"model", q.Model}, {"signer", q.Signer}, {"identity", q.Identity}, {"system", q.System}} {
 		if f.value != "" {
 			v.Set(f.name, f.value)
 		}
 	}
 	if len(v) != 1 {
-		return nil, fmt.Errorf("a search names exactly one of digest, model, signer and system")
+		return nil, fmt.Errorf("a search names exactly one of digest, model, signer, identity and system")
 	}
 	if q.Kind != "" {
 		v.Set("kind", q.Kind)

@@ -376,10 +376,23 @@ func (c *Client) checkLogSigned(e *Entry, note []byte) error {
 // so that the receipt is checked against the entry this client built: a
 // log that logged anything else is caught. It returns the receipt and the
 // admitted release.
+//
+// A certificate-signed release has two possible entries: a log with a
+// trusted root names the certificate's identity, issuer and time source
+// (rebuilt here from the certificate and bundle without validating them:
+// validating is the log's part, and the receipt proves the log logged
+// it), a log accepting unverified certificates names only the key. The
+// receipt is checked against whichever of the two the log answered.
 func (c *Client) Attest(ctx context.Context, sub *attest.Submission, opts SubmitOptions) (*Receipt, *attest.Release, error) {
 	rel, err := attest.Admit(sub, nil, proofs.MaxEntrySize)
 	if err != nil {
 		return nil, nil, fmt.Errorf("the attestation would be refused: %w", err)
+	}
+	var keyless *attest.Release
+	if rel.Certificate != nil {
+		// A certificate no log with a trusted root would take (not a
+		// Fulcio certificate) has only the key-only entry.
+		keyless, _ = attest.AdmitWith(sub, attest.AdmitOptions{MaxEntry: proofs.MaxEntrySize, UnvalidatedIdentity: true})
 	}
 	body, err := json.Marshal(sub)
 	if err != nil {
@@ -396,6 +409,9 @@ func (c *Client) Attest(ctx context.Context, sub *attest.Submission, opts Submit
 		}
 		return nil
 	})
+	if keyless != nil && !bytes.Equal(w.Entry, rel.Entry) {
+		rel = keyless
+	}
 	if err != nil {
 		return nil, rel, err
 	}

@@ -46,7 +46,9 @@ func selfSigned(t *testing.T, priv *ecdsa.PrivateKey, cn string) []byte {
 }
 
 func TestAttestWithCertificate(t *testing.T) {
-	l := startAILog(t, "certificate log")
+	// A self-signed certificate: only a log that accepts unverified
+	// certificates takes it (see TestKeyless for validated ones).
+	l := startAILog(t, "certificate log", "--accept-unverified-certificates")
 	p := newPublisher(t, "ecdsa-p256")
 	keyPEM := l.file("cert-key.pub", p.pemPub)
 	certDER := selfSigned(t, p.ecdsa, "release-bot@acme.example")

@@ -8,6 +8,7 @@ import (
 	"github.com/tlogai/tlog/client"
 	"net/http"
 	"os"
+	"strconv"
 
 	"github.com/spf13/cobra"
 
@@ -66,6 +67,9 @@ anyone checks it offline with "tlog verify --attestation".`,
 				state = "already logged"
 			}
 			fmt.Fprintf(w, "%s: index %d in tree of size %d\nleaf hash: %x\nsigner: %s\n", state, r.Index, r.Tree.Size, proofs.HashLeaf(rel.Entry), rel.Signer)
+			if id := rel.Identity; id != nil {
+				fmt.Fprintf(w, "identity: %s\nissuer: %s\ntime source: %s\n", strconv.Quote(id.Identity), strconv.Quote(id.Issuer), id.TimeSource)
+			}
 			for _, s := range rel.Subjects {
 				fmt.Fprintf(w, "subject: %s\n", s)
 			}
@@ -163,12 +167,12 @@ func detectAttestation(path string) (bundleFile, envFile string, err error) {
 }
 
 func searchCmd() *cobra.Command {
-	var logURL, digest, model, signerFP, system, kind string
+	var logURL, digest, model, signerFP, identity, system, kind string
 	var limit int
 	var all bool
 	cmd := &cobra.Command{
-		Use:   "search --log URL (--digest sha256:HEX | --model NAME | --signer sha256:HEX | --system NAME) [--kind KIND] [--limit N] [--all]",
-		Short: "Find entries by model digest, model name, signer or AI system",
+		Use:   "search --log URL (--digest sha256:HEX | --model NAME | --signer sha256:HEX | --identity SAN | --system NAME) [--kind KIND] [--limit N] [--all]",
+		Short: "Find entries by model digest, model name, signer, certificate identity or AI system",
 		Long: `Prints the indices of matching entries, newest first, one per line. Search
 results come from an index the log keeps beside the tree: they are not
 signed, and a log could leave entries out. Each hit can be proven ("tlog
@@ -176,6 +180,7 @@ get --key LOG.pub INDEX" checks its inclusion); to be sure nothing is
 missing, a monitor reads the whole log from its tiles.`,
 		Example: `  tlog search --log http://127.0.0.1:8080 --digest sha256:1f2e…
   tlog search --log http://127.0.0.1:8080 --model acme/fraud-v3 --kind model-release/v1
+  tlog search --log http://127.0.0.1:8080 --identity release-bot@acme.example
   tlog search --log http://127.0.0.1:8080 --system support-bot --all`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -184,18 +189,18 @@ missing, a monitor reads the whole log from its tiles.`,
 				return err
 			}
 			given := 0
-			for _, v := range []string{digest, model, signerFP, system} {
+			for _, v := range []string{digest, model, signerFP, identity, system} {
 				if v != "" {
 					given++
 				}
 			}
 			if given != 1 {
-				return errors.New("give exactly one of --digest, --model, --signer, --system")
+				return errors.New("give exactly one of --digest, --model, --signer, --identity, --system")
 			}
 			if limit < 1 || limit > 1000 {
 				return errors.New("--limit must be 1…1000")
 			}
-			q := client.Query{Digest: digest, Model: model, Signer: signerFP, System: system, Kind: kind, Limit: limit}
+			q := client.Query{Digest: digest, Model: model, Signer: signerFP, Identity: identity, System: system, Kind: kind, Limit: limit}
 			w := cmd.OutOrStdout()
 			cursor := ""
 			for {
@@ -221,6 +226,7 @@ missing, a monitor reads the whole log from its tiles.`,
 	fl.StringVar(&digest, "digest", "", "a model's sha256:<hex> digest (release subjects and decision records' model.digest)")
 	fl.StringVar(&model, "model", "", "a model name (release subjects, decision records' model.name)")
 	fl.StringVar(&signerFP, "signer", "", "a publisher key fingerprint, sha256:<hex of the DER public key>")
+	fl.StringVar(&identity, "identity", "", "a certificate identity, exactly (the Fulcio certificate's subject alternative name: an e-mail, a CI workflow URI): releases signed keyless, validated by the log")
 	fl.StringVar(&system, "system", "", "an AI system's name (decision records)")
 	fl.StringVar(&kind, "kind", "", "only entries of this kind: model-release/v1 or decision/v1")
 	fl.IntVar(&limit, "limit", 100, "results per request (1…1000)")

@@ -5,16 +5,19 @@ import (
 	"log/slog"
 	"os"
 
+	"github.com/sigstore/sigstore-go/pkg/root"
+
 	"github.com/tlogai/tlog/api"
 	"github.com/tlogai/tlog/attest"
 	"github.com/tlogai/tlog/internal/keyfile"
 	"github.com/tlogai/tlog/internal/serving"
 )
 
-// reloadable is what SIGHUP reloads: the writers and publishers files and
-// the TLS certificate. A file that does not load keeps the old value.
+// reloadable is what SIGHUP reloads: the writers and publishers files, the
+// trusted root and the TLS certificate. A file that does not load keeps the old value.
 type reloadable struct {
 	writersFile, publishersFile string
+	trustedRootFile             string
 	cert                        *serving.Cert // nil without TLS
 	srv                         *api.Server
 	logger                      *slog.Logger
@@ -46,6 +49,19 @@ func loadPublishers(path string) (*attest.Policy, error) {
 	return p, nil
 }
 
+// loadTrustedRoot reads a --trusted-root file.
+func loadTrustedRoot(path string) (*root.TrustedRoot, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--trusted-root: %w", err)
+	}
+	tr, err := attest.LoadTrustedRoot(b)
+	if err != nil {
+		return nil, fmt.Errorf("--trusted-root %s: %w", path, err)
+	}
+	return tr, nil
+}
+
 // reload is SIGHUP: every file again, each kept as it was if it fails.
 // Requests in flight finish under what they started with; none is dropped.
 func (r *reloadable) reload() {
@@ -63,6 +79,14 @@ func (r *reloadable) reload() {
 		} else {
 			r.srv.SetPublishers(p)
 			r.logger.Info("publisher policy reloaded", "file", r.publishersFile, "rules", p.Rules())
+		}
+	}
+	if r.trustedRootFile != "" {
+		if tr, err := loadTrustedRoot(r.trustedRootFile); err != nil {
+			r.logger.Error("trusted root not reloaded; keeping the previous one", "err", err)
+		} else {
+			r.srv.SetTrustedRoot(tr)
+			r.logger.Info("trusted root reloaded", "file", r.trustedRootFile, "fulcio_cas", len(tr.FulcioCertificateAuthorities()))
 		}
 	}
 	if r.cert != nil {

@@ -9,10 +9,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"unicode/utf8"
 
+	"github.com/sigstore/sigstore-go/pkg/root"
 	"github.com/spf13/cobra"
 
 	"github.com/tlogai/tlog/attest"
@@ -148,6 +150,8 @@ func printable(b []byte) bool {
 
 func verifyCmd() *cobra.Command {
 	var keyFile, policyFile, entryFile, proofFile, receiptFile, attestation, publisherKey, certificate string
+	var trustedRootFile, modelPath string
+	var idFlags identityFlags
 	cmd := &cobra.Command{
 		Use:   "verify (--key LOG.pub | --policy FILE) ((--entry FILE | --attestation FILE [--publisher-key PEM]) --proof FILE.tlog-proof | --receipt FILE.json)",
 		Short: "Verify an offline proof, with no network",
@@ -163,12 +167,29 @@ attest) instead of --entry, it first re-checks the publisher's signature
 entry from the envelope exactly as the log does, so a pass means: this
 signed release is the one in the log.
 
+A certificate-signed (keyless) attestation: with --trusted-root (a Sigstore
+trusted_root.json), its certificate is validated offline by the log's rules
+(chain to a trusted Fulcio CA, valid at a verified timestamp of the bundle;
+a bundle without one was checked by the log's clock at admission, so its
+chain is checked at the certificate's start); without, it is printed with a
+warning. --certificate-identity and --certificate-oidc-issuer (or their
+-regexp forms, Go regular expressions matching the whole value) require
+the certificate's identity and issuer, and the log entry to name them.
+
+With --model PATH (a model-signing release), the model's files are hashed
+as model-signing does and must be exactly the ones the release names, with
+the same digests; the first file that differs, is missing or is extra is
+named.
+
 With --receipt, the JSON receipt a submission answered (as the API returns
 it, one receipt: tlog decide --receipts writes one per line) supplies both
 the entry and its proof.`,
 		Example: `  tlog verify --key log.pub --entry release.json --proof release.tlog-proof
   tlog verify --policy policy.txt --entry release.json --proof release.tlog-proof
   tlog verify --key log.pub --attestation model.sig --publisher-key publisher.pub --proof model.tlog-proof
+  tlog verify --key log.pub --attestation model.sigstore.json --proof model.tlog-proof --trusted-root trusted_root.json \
+    --certificate-identity release-bot@acme.example --certificate-oidc-issuer https://accounts.google.com
+  tlog verify --key log.pub --attestation model.sig --publisher-key publisher.pub --proof model.tlog-proof --model ./acme-llm
   tlog verify --key log.pub --receipt receipt.json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -206,7 +227,27 @@ the entry and its proof.`,
 			case (entryFile == "") == (attestation == "") || proofFile == "":
 				return errors.New("--proof and one of --entry and --attestation are required (or --receipt alone)")
 			}
+			if err := idFlags.validate(); err != nil {
+				return err
+			}
+			if modelPath != "" && attestation == "" {
+				return errors.New("--model goes with --attestation (a model-signing release)")
+			}
+			if idFlags.given() && attestation == "" {
+				return errors.New("--certificate-identity and --certificate-oidc-issuer go with --attestation")
+			}
+			var tr *root.TrustedRoot
+			if trustedRootFile != "" {
+				if attestation == "" {
+					return errors.New("--trusted-root goes with --attestation")
+				}
+				var err error
+				if tr, err = loadTrustedRoot(trustedRootFile); err != nil {
+					return err
+				}
+			}
 			var rel *attest.Release
+			var legacy []byte // the key-only entry of a certificate-signed release
 			switch {
 			case receiptFile != "":
 				if attestation != "" {
@@ -225,6 +266,30 @@ the entry and its proof.`,
 					fmt.Fprintf(cmd.ErrOrStderr(), "not verified: %s: %v\n", filepath.Base(attestation), err)
 					return exitError{1}
 				}
+				if rel.Certificate != nil {
+					// The entry a log with a trusted root made names the
+					// identity; one that accepted the certificate unverified
+					// names only the key.
+					opts := attest.AdmitOptions{MaxEntry: proofs.MaxEntrySize, UnvalidatedIdentity: true}
+					if tr != nil {
+						opts = attest.AdmitOptions{MaxEntry: proofs.MaxEntrySize, TrustedRoot: tr, Offline: true}
+					}
+					keyless, err := attest.AdmitWith(sub, opts)
+					switch {
+					case err == nil:
+						legacy = rel.Entry
+						rel = keyless
+					case tr != nil || idFlags.given():
+						fmt.Fprintf(cmd.ErrOrStderr(), "not verified: %s: %v\n", filepath.Base(attestation), err)
+						return exitError{1}
+					}
+				}
+				if idFlags.given() {
+					if err := idFlags.check(rel); err != nil {
+						fmt.Fprintf(cmd.ErrOrStderr(), "not verified: %s: %v\n", filepath.Base(attestation), err)
+						return exitError{1}
+					}
+				}
 				entry = rel.Entry
 			default:
 				var err error
@@ -239,6 +304,13 @@ the entry and its proof.`,
 				}
 			}
 			vp, err := proofs.VerifyTlogProofWith(file, entry, open)
+			if err != nil && legacy != nil && !idFlags.given() && tr == nil {
+				// A log accepting unverified certificates logged the
+				// key-only entry.
+				if vp2, err2 := proofs.VerifyTlogProofWith(file, legacy, open); err2 == nil {
+					vp, err, rel.Identity = vp2, nil, nil
+				}
+			}
 			if err != nil {
 				fmt.Fprintf(cmd.ErrOrStderr(), "not verified: %s: %v\n", filepath.Base(proofFile+receiptFile), err)
 				return exitError{1}
@@ -250,12 +322,27 @@ the entry and its proof.`,
 			fmt.Fprintln(cmd.OutOrStdout(), line)
 			if rel != nil {
 				fmt.Fprintf(cmd.OutOrStdout(), "publisher signature: verified with %s\n", rel.Signer)
-				if c := rel.Certificate; c != nil {
-					fmt.Fprintf(cmd.OutOrStdout(), "certificate: %s\n", certificateIdentity(c))
-					fmt.Fprintln(cmd.ErrOrStderr(), "warning: the certificate was not validated against any trust root (tlog has none): check its issuer and identity yourself, or verify with --publisher-key")
+				switch id := rel.Identity; {
+				case id != nil && id.Validated:
+					fmt.Fprintf(cmd.OutOrStdout(), "certificate: verified against the trusted root: identity %s, issuer %s, time source %s\n",
+						strconv.Quote(id.Identity), strconv.Quote(id.Issuer), id.TimeSource)
+				case rel.Certificate != nil:
+					fmt.Fprintf(cmd.OutOrStdout(), "certificate: %s\n", certificateIdentity(rel.Certificate))
+					if id != nil {
+						fmt.Fprintf(cmd.OutOrStdout(), "entry identity: %s, issuer %s, time source %s\n", strconv.Quote(id.Identity), strconv.Quote(id.Issuer), id.TimeSource)
+						fmt.Fprintln(cmd.ErrOrStderr(), "warning: the certificate was validated by the log when it admitted the release, not here: give --trusted-root to check it yourself")
+					} else {
+						fmt.Fprintln(cmd.ErrOrStderr(), "warning: the certificate was not validated against any trust root: check its issuer and identity yourself, give --trusted-root, or verify with --publisher-key")
+					}
 				}
 				for _, s := range rel.Subjects {
 					fmt.Fprintf(cmd.OutOrStdout(), "subject: %s\n", s)
+				}
+			}
+			if modelPath != "" {
+				if err := checkModel(cmd.OutOrStdout(), rel, modelPath, attestation); err != nil {
+					fmt.Fprintf(cmd.ErrOrStderr(), "not verified: %v\n", err)
+					return exitError{1}
 				}
 			}
 			return nil
@@ -264,6 +351,12 @@ the entry and its proof.`,
 	cmd.Flags().StringVar(&attestation, "attestation", "", "a Sigstore bundle or DSSE envelope: check its signature and that the log entry is exactly this attestation's")
 	cmd.Flags().StringVar(&publisherKey, "publisher-key", "", "publisher's public key (PEM), for --attestation without a certificate")
 	cmd.Flags().StringVar(&certificate, "certificate", "", "publisher's certificate (PEM), for a bare envelope given to --attestation")
+	cmd.Flags().StringVar(&modelPath, "model", "", "a local copy of the model (file or directory): recompute its digests as model-signing does and require exactly the files the release names")
+	cmd.Flags().StringVar(&trustedRootFile, "trusted-root", "", "Sigstore trusted_root.json: validate the --attestation's certificate offline")
+	cmd.Flags().StringVar(&idFlags.identity, "certificate-identity", "", "require the certificate's identity (subject alternative name) to be exactly this, and the entry to name it")
+	cmd.Flags().StringVar(&idFlags.identityRE, "certificate-identity-regexp", "", "require the certificate's identity to match this Go regular expression (whole value)")
+	cmd.Flags().StringVar(&idFlags.issuer, "certificate-oidc-issuer", "", "require the certificate's OIDC issuer to be exactly this")
+	cmd.Flags().StringVar(&idFlags.issuerRE, "certificate-oidc-issuer-regexp", "", "require the certificate's OIDC issuer to match this Go regular expression (whole value)")
 	cmd.Flags().StringVar(&keyFile, "key", "", "log verifier key file")
 	cmd.Flags().StringVar(&policyFile, "policy", "", "c2sp.org/tlog-policy file: requires the log's signature and the witness quorum")
 	cmd.Flags().StringVar(&entryFile, "entry", "", "file holding the entry's exact bytes (required)")
@@ -395,4 +488,57 @@ func certificateIdentity(c *x509.Certificate) string {
 		ids = append(ids, strconv.Quote(c.Subject.String()))
 	}
 	return fmt.Sprintf("%s, issued by %s", strings.Join(ids, ", "), strconv.Quote(c.Issuer.String()))
+}
+
+// identityFlags are tlog verify's --certificate-identity[-regexp] and
+// --certificate-oidc-issuer[-regexp], spelled as cosign spells them.
+type identityFlags struct {
+	identity, identityRE, issuer, issuerRE string
+	idRE, issRE                            *regexp.Regexp
+}
+
+func (f *identityFlags) given() bool {
+	return f.identity != "" || f.identityRE != "" || f.issuer != "" || f.issuerRE != ""
+}
+
+func (f *identityFlags) validate() error {
+	if !f.given() {
+		return nil
+	}
+	if (f.identity == "") == (f.identityRE == "") || (f.issuer == "") == (f.issuerRE == "") {
+		return errors.New("give one of --certificate-identity and --certificate-identity-regexp, and one of --certificate-oidc-issuer and --certificate-oidc-issuer-regexp")
+	}
+	var err error
+	if f.identityRE != "" {
+		if f.idRE, err = regexp.Compile(`^(?:` + f.identityRE + `)$`); err != nil {
+			return fmt.Errorf("--certificate-identity-regexp: %w", err)
+		}
+	}
+	if f.issuerRE != "" {
+		if f.issRE, err = regexp.Compile(`^(?:` + f.issuerRE + `)$`); err != nil {
+			return fmt.Errorf("--certificate-oidc-issuer-regexp: %w", err)
+		}
+	}
+	return nil
+}
+
+// check requires rel's entry to name a matching identity and issuer.
+func (f *identityFlags) check(rel *attest.Release) error {
+	id := rel.Identity
+	if id == nil {
+		return errors.New("the attestation is not signed with a certificate: it names no identity")
+	}
+	match := func(v, exact string, re *regexp.Regexp) bool {
+		if re != nil {
+			return re.MatchString(v)
+		}
+		return v == exact
+	}
+	if !match(id.Identity, f.identity, f.idRE) {
+		return fmt.Errorf("the certificate's identity is %s, not the one required", strconv.Quote(id.Identity))
+	}
+	if !match(id.Issuer, f.issuer, f.issRE) {
+		return fmt.Errorf("the certificate's OIDC issuer is %s, not the one required", strconv.Quote(id.Issuer))
+	}
+	return nil
 }

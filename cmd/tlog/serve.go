@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/sigstore/sigstore-go/pkg/root"
 	"github.com/spf13/cobra"
 
 	"github.com/tlogai/tlog/api"
@@ -69,7 +70,8 @@ const (
 
 type serveFlags struct {
 	data, listen, keyFile, origin, logLevel string
-	policy, publishers                      string
+	policy, publishers, trustedRoot         string
+	acceptUnverifiedCerts                   bool
 	witnessInterval, witnessWait            time.Duration
 	batchSize, poolSize, tileCache, nodes   int
 	batchAge, history, commitTimeout        time.Duration
@@ -110,7 +112,9 @@ finishes those in flight and closes the store.`,
 	fl.StringVar(&f.policy, "witness-policy", "", "c2sp.org/tlog-policy file with this log's key and witnesses (with URLs): /checkpoint then serves the latest checkpoint meeting its quorum (the log's own only until a first one does)")
 	fl.DurationVar(&f.witnessInterval, "witness-interval", time.Second, "least time between two witnessing rounds")
 	fl.DurationVar(&f.witnessWait, "witness-wait", api.DefaultWitnessWait, "longest a ?wait=witnessed submission waits for a witnessed checkpoint before answering 202 with the log's own")
-	fl.StringVar(&f.publishers, "publishers", "", "publisher policy file: lines '<subject name prefix> sha256:<key fingerprint>...'; releases of covered models signed by other keys get 403 (default: open log)")
+	fl.StringVar(&f.publishers, "publishers", "", "publisher policy file: lines '<subject name prefix> <signer>...', a signer being sha256:<key fingerprint> or identity=<SAN>|identity=~<regexp> followed by issuer=<URL>|issuer=~<regexp>; releases of covered models signed by others get 403 (default: open log); reloaded on SIGHUP")
+	fl.StringVar(&f.trustedRoot, "trusted-root", "", "Sigstore trusted_root.json (Fulcio CAs, Rekor logs, timestamp authorities, CT logs): certificate-signed releases are admitted only if their certificate validates against it, and their entry names its identity and OIDC issuer; reloaded on SIGHUP (default: certificates refused)")
+	fl.BoolVar(&f.acceptUnverifiedCerts, "accept-unverified-certificates", false, "without --trusted-root, admit certificate-signed releases on the certificate's key alone, without validating the certificate (not recommended: anyone can mint a certificate for any key)")
 	fl.StringVar(&f.writeTokens, "write-tokens", "", "writers file (mode 0600): lines '<name> <token> [kinds=raw,release,decision] [systems=pattern,...]'; every write then needs Authorization: Bearer <token> (default: anyone may write); reloaded on SIGHUP")
 	fl.StringVar(&f.allowedHosts, "allowed-hosts", "", "comma-separated Host names served (others get 421); default any")
 	fl.Float64Var(&f.rateLimit, "rate-limit", -1, "requests per second per writer and per client address, beyond which 429 (0: off; default: off on a loopback listener, 200 otherwise)")
@@ -156,7 +160,19 @@ func serve(cmd *cobra.Command, f serveFlags) error {
 	if err := os.MkdirAll(f.data, 0o700); err != nil {
 		return fmt.Errorf("couldn't create data directory: %w", err)
 	}
-	r := &reloadable{writersFile: f.writeTokens, publishersFile: f.publishers, logger: logger}
+	r := &reloadable{writersFile: f.writeTokens, publishersFile: f.publishers, trustedRootFile: f.trustedRoot, logger: logger}
+	var trusted *root.TrustedRoot
+	if f.trustedRoot != "" {
+		var err error
+		if trusted, err = loadTrustedRoot(f.trustedRoot); err != nil {
+			return err
+		}
+		logger.Info("trusted root loaded; certificate-signed releases are validated", "file", f.trustedRoot,
+			"fulcio_cas", len(trusted.FulcioCertificateAuthorities()), "rekor_logs", len(trusted.RekorLogs()),
+			"timestamp_authorities", len(trusted.TimestampingAuthorities()), "ct_logs", len(trusted.CTLogs()))
+	} else if f.acceptUnverifiedCerts {
+		logger.Warn("--accept-unverified-certificates: certificate-signed releases are admitted without validating their certificate")
+	}
 	var publishers *attest.Policy
 	if f.publishers != "" {
 		var err error
@@ -220,11 +236,15 @@ func serve(cmd *cobra.Command, f serveFlags) error {
 	}
 	apiCfg := api.Config{
 		Log: l, Logger: logger, Publishers: publishers, WitnessWait: f.witnessWait,
-		Writers: writers, ClientCertWriters: f.clientCA != "",
+		AcceptUnverifiedCertificates: f.acceptUnverifiedCerts,
+		Writers:                      writers, ClientCertWriters: f.clientCA != "",
 		AllowedHosts: splitList(f.allowedHosts),
 		RateLimit:    rateLimit, RateBurst: f.rateBurst,
 		MaxRequests:      f.maxRequests,
 		SubmissionMemory: f.memoryLimit / 4,
+	}
+	if trusted != nil {
+		apiCfg.TrustedRoot = trusted
 	}
 	fatal := make(chan error, 1)
 	ctx, cancelWitnessing := context.WithCancel(context.Background())
@@ -326,6 +346,9 @@ func (f serveFlags) validate() error {
 	}
 	if (f.tlsCert == "") != (f.tlsKey == "") {
 		return errors.New("--tls-cert and --tls-key go together")
+	}
+	if f.trustedRoot != "" && f.acceptUnverifiedCerts {
+		return errors.New("--accept-unverified-certificates is for logs without --trusted-root: give one or the other")
 	}
 	if f.clientCA != "" && f.tlsCert == "" {
 		return errors.New("--client-ca needs --tls-cert and --tls-key")
