@@ -26,8 +26,9 @@ test: fmt vet
 # cryptography (pip install cryptography, or Debian's python3-cryptography),
 # against the tlog binary built here.
 test-python: build
+	$(GO) build -o $(BIN)/testsigstore ./internal/tools/testsigstore
 	@$(PYTHON) -c 'import cryptography' 2>/dev/null || { echo "the Python SDK needs cryptography: $(PYTHON) -m pip install cryptography (or apt-get install python3-cryptography)"; exit 1; }
-	cd clients/python && TLOG_BIN=$(CURDIR)/$(BIN)/tlog WITNESS_BIN=$(CURDIR)/$(BIN)/witness $(PYTHON) -m unittest discover -s tests -t .
+	cd clients/python && TLOG_BIN=$(CURDIR)/$(BIN)/tlog WITNESS_BIN=$(CURDIR)/$(BIN)/witness TESTSIGSTORE_BIN=$(CURDIR)/$(BIN)/testsigstore $(PYTHON) -m unittest discover -s tests -t .
 
 # Regenerate the cross-language test vectors (testdata/vectors).
 vectors:

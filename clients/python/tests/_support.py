@@ -34,16 +34,17 @@ _bin_lock = threading.Lock()
 _bins: dict = {}
 
 
-def _binary(name: str, env_var: str) -> str:
-    """The path of cmd/<name> (``$<env_var>``, or built once); skip the
-    calling test when there is none."""
+def _binary(name: str, env_var: str, pkg: Optional[str] = None) -> str:
+    """The path of the command of package ``pkg`` (default cmd/<name>):
+    ``$<env_var>``, or built once; skip the calling test when there is
+    none."""
     with _bin_lock:
         if name not in _bins:
             env = os.environ.get(env_var)
             if env:
                 _bins[name] = (env, None) if os.access(env, os.X_OK) else (None, f"{env_var}={env} is not an executable")
             else:
-                _bins[name] = _build(name)
+                _bins[name] = _build(name, pkg or "./cmd/" + name)
         path, err = _bins[name]
         if path is None:
             raise unittest.SkipTest(err or f"no {name} binary")
@@ -60,7 +61,14 @@ def witness_bin() -> str:
     return _binary("witness", "WITNESS_BIN")
 
 
-def _build(name: str) -> Tuple[Optional[str], Optional[str]]:
+def testsigstore_bin() -> str:
+    """Return the path of internal/tools/testsigstore (``$TESTSIGSTORE_BIN``,
+    or built once): a trusted root and keyless bundles from sigstore-go's
+    in-memory test Sigstore."""
+    return _binary("testsigstore", "TESTSIGSTORE_BIN", "./internal/tools/testsigstore")
+
+
+def _build(name: str, pkg: str) -> Tuple[Optional[str], Optional[str]]:
     if not os.path.exists(os.path.join(REPO_ROOT, "go.mod")) or shutil.which("go") is None:
         return None, f"no binary and no Go toolchain/repository to build cmd/{name}"
     out_dir = os.path.join(tempfile.gettempdir(), f"tlog-ai-tests-{os.getuid()}")
@@ -68,15 +76,15 @@ def _build(name: str) -> Tuple[Optional[str], Optional[str]]:
     out = os.path.join(out_dir, name)
     tmp = out + ".new"
     p = subprocess.run(
-        ["go", "build", "-o", tmp, "./cmd/" + name], cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        ["go", "build", "-o", tmp, pkg], cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
     if p.returncode == 0:
         os.replace(tmp, out)
         return out, None
     if os.path.exists(out):  # the tree is mid-edit: use the last good build
-        sys.stderr.write(f"warning: go build ./cmd/{name} failed, using the previous build:\n" + p.stdout.decode()[-2000:])
+        sys.stderr.write(f"warning: go build {pkg} failed, using the previous build:\n" + p.stdout.decode()[-2000:])
         return out, None
-    return None, f"go build ./cmd/{name} failed:\n" + p.stdout.decode()[-2000:]
+    return None, f"go build {pkg} failed:\n" + p.stdout.decode()[-2000:]
 
 
 def keygen(directory: str, origin: str = "test.example/log", name: str = "log") -> Tuple[str, str]:

@@ -228,6 +228,11 @@ class ClientTest(ServerCase):
         self.assertEqual(list(c.search(system="search-bot", page_size=2)), hits)
         self.assertEqual(list(c.search(system="search-bot", limit=3, page_size=2)), hits[:3])
         self.assertEqual(list(c.search(system="nobody")), [])
+        # identity= (keyless releases' verified certificate identity) is a
+        # term like the others: no keyless release here, so no hit.
+        self.assertEqual(list(c.search(identity="release-bot@acme.example")), [])
+        with self.assertRaises(ValueError):
+            list(c.search(system="search-bot", identity="release-bot@acme.example"))
         self.assertTrue(set(hits) <= set(c.search(model="acme/fraud-v3", kind="decision/v1")))
         with self.assertRaises(ValueError):
             list(c.search())

@@ -733,17 +733,20 @@ class Client:
         kind: Optional[str] = None,
         limit: Optional[int] = None,
         page_size: int = 100,
+        identity: Optional[str] = None,
     ) -> Iterator[int]:
         """Iterate over the indices of entries indexed under one term
-        (exactly one of ``digest``, ``model``, ``signer``, ``system``),
+        (exactly one of ``digest``, ``model``, ``signer``, ``system`` and
+        ``identity`` — the verified certificate identity of a keyless
+        release),
         newest first, following ``next_cursor`` page after page (of
         ``page_size``, 1…1000). ``limit`` caps the number of indices
         yielded (``None``: all). ``kind`` is ``model-release/v1`` or
         ``decision/v1``. Search results are **not authenticated** (prove
         each hit with :meth:`entry`)."""
-        given = [(k, v) for k, v in (("digest", digest), ("model", model), ("signer", signer), ("system", system)) if v is not None]
+        given = [(k, v) for k, v in (("digest", digest), ("model", model), ("signer", signer), ("system", system), ("identity", identity)) if v is not None]
         if len(given) != 1:
-            raise ValueError("give exactly one of digest, model, signer, system")
+            raise ValueError("give exactly one of digest, model, signer, system, identity")
         params: Dict[str, Any] = {given[0][0]: given[0][1]}
         if kind is not None:
             params["kind"] = kind
