@@ -102,7 +102,8 @@ var (
 )
 
 // decodeReceipt decodes one receipt, requiring every field of required
-// and no field but those, "duplicate" and "witnessed".
+// and no field but those, "duplicate", "witnessed" and
+// "logged_no_later_than".
 func decodeReceipt(t *testing.T, b []byte, required []string) wireReceipt {
 	t.Helper()
 	var raw map[string]json.RawMessage
@@ -115,7 +116,7 @@ func decodeReceipt(t *testing.T, b []byte, required []string) wireReceipt {
 		}
 	}
 	for f := range raw {
-		if !slices.Contains(required, f) && f != "duplicate" && f != "witnessed" {
+		if !slices.Contains(required, f) && f != "duplicate" && f != "witnessed" && f != "logged_no_later_than" {
 			t.Fatalf("receipt has unexpected field %q: %s", f, b)
 		}
 	}

@@ -58,15 +58,26 @@ type Config struct {
 	// certificate-signed attestations on the certificate's key alone,
 	// without validating the certificate (the entry names no identity).
 	AcceptUnverifiedCertificates bool
-	// Now is the clock a certificate without a timestamp is checked at
+	// Now is the log's clock: the time a certificate without a timestamp
+	// is checked at, and the one records' times are checked against
 	// (time.Now when nil; tests set it).
 	Now func() time.Time
+
+	// MaxClockSkew bounds how far a record's time (decision, access,
+	// evaluation) may be ahead of Now: further ahead is refused with 400
+	// naming the bound; exactly at it is taken. 0 means
+	// DefaultMaxClockSkew; negative turns the check off.
+	MaxClockSkew time.Duration
+	// MaxRecordAge, when positive, bounds how far a record's time may be
+	// behind Now (older is refused with 400). 0 or negative: off.
+	MaxRecordAge time.Duration
 
 	// AttestationBodyLimit bounds POST /api/v1/attestations bodies (the
 	// envelope is kept as a blob; the entry holds digests). Default 8 MiB.
 	AttestationBodyLimit int
 
-	// DecisionBodyLimit bounds an NDJSON batch of decision records.
+	// DecisionBodyLimit bounds an NDJSON batch of records of any kind
+	// (decisions, access, evaluations).
 	// Default 32 MiB (10,000 records of up to ~3 KiB).
 	DecisionBodyLimit int
 
@@ -123,6 +134,7 @@ const (
 	DefaultWitnessWait          = 10 * time.Second
 	DefaultMaxRequests          = 4096
 	DefaultSubmissionMemory     = 256 << 20
+	DefaultMaxClockSkew         = 24 * time.Hour
 )
 
 // Memory a submission reserves, as a multiple of its body: the body, the
@@ -156,7 +168,7 @@ type server struct {
 	limiter    *rateLimiter // nil: no rate limits
 	subs       *submissions
 	// Counters of the AI endpoints, for /metrics.
-	releasesLogged, decisionsLogged, rejected, unauthorized, rateLimitedN, busy atomic.Uint64
+	releasesLogged, decisionsLogged, accessLogged, evaluationsLogged, rejected, unauthorized, rateLimitedN, busy atomic.Uint64
 }
 
 // Server is the HTTP handler of tlog serve.
@@ -196,6 +208,9 @@ func New(cfg Config) *Server {
 	}
 	if cfg.DecisionBodyLimit <= 0 {
 		cfg.DecisionBodyLimit = DefaultDecisionBodyLimit
+	}
+	if cfg.MaxClockSkew == 0 {
+		cfg.MaxClockSkew = DefaultMaxClockSkew
 	}
 	if cfg.WitnessWait <= 0 {
 		cfg.WitnessWait = DefaultWitnessWait
@@ -246,7 +261,9 @@ func New(cfg Config) *Server {
 	get("/api/v1/entries/:index", s.entry)
 	get("/api/v1/entries/:index/tlog-proof", s.tlogProof)
 	e.POST("/api/v1/attestations", s.attestation)
-	e.POST("/api/v1/decisions", s.decisions)
+	e.POST("/api/v1/decisions", s.records(decisionRecords))
+	e.POST("/api/v1/access", s.records(accessRecords))
+	e.POST("/api/v1/evaluations", s.records(evaluationRecords))
 	get("/api/v1/blobs/:digest", s.blob)
 	get("/api/v1/search", s.search)
 	get("/api/v1/openapi.json", s.openAPI)
@@ -333,7 +350,7 @@ func (s *server) add(c echo.Context) error {
 	// log unverified and, deduplicated, keep the real one from ever being
 	// indexed.
 	if attest.ClaimsKind(entry) {
-		return badRequest(`this entry has the form of an AI entry ("kind" model-release/… or decision/…): submit releases to /api/v1/attestations and decision records to /api/v1/decisions`)
+		return badRequest(`this entry has the form of an AI entry ("kind" model-release/…, decision/…, access/… or evaluation/…): submit releases to /api/v1/attestations and records to /api/v1/decisions, /api/v1/access or /api/v1/evaluations`)
 	}
 	// The wait ends with the commit, with ErrTimeout if the batch stalls
 	// beyond the log's CommitTimeout, or when the client goes away.
@@ -370,7 +387,9 @@ func (s *server) metrics(c echo.Context) error {
 	metric("tlog_pending_entries", "gauge", "Entries waiting for a batch.", st.Pending)
 	metric("tlog_releases_logged_total", "counter", "New model release attestations logged since start.", s.releasesLogged.Load())
 	metric("tlog_decisions_logged_total", "counter", "New decision records logged since start.", s.decisionsLogged.Load())
-	metric("tlog_submissions_rejected_total", "counter", "Attestation and decision submissions refused with a 4xx since start.", s.rejected.Load())
+	metric("tlog_access_logged_total", "counter", "New access records logged since start.", s.accessLogged.Load())
+	metric("tlog_evaluations_logged_total", "counter", "New evaluation records logged since start.", s.evaluationsLogged.Load())
+	metric("tlog_submissions_rejected_total", "counter", "Attestation and record (decision, access, evaluation) submissions refused with a 4xx since start.", s.rejected.Load())
 	if s.cfg.Witnessed != nil {
 		size, _, _ := s.cfg.Witnessed()
 		metric("tlog_witnessed_tree_size", "gauge", "Size of the latest checkpoint meeting the witness quorum.", size)

@@ -21,6 +21,7 @@ import (
 	"github.com/tlogai/tlog/attest"
 	"github.com/tlogai/tlog/log"
 	"github.com/tlogai/tlog/proofs"
+	"github.com/tlogai/tlog/signer"
 	"github.com/tlogai/tlog/wire"
 )
 
@@ -116,115 +117,6 @@ func (s *server) attestation(c echo.Context) error {
 	return c.JSON(code, rs[0])
 }
 
-// POST /api/v1/decisions: one decision record (application/json) or up to
-// attest.MaxBatch (application/x-ndjson), all validated before any is
-// logged. Answers one receipt, or one receipt per line in input order.
-func (s *server) decisions(c echo.Context) error {
-	opts, err := s.receiptOptions(c)
-	if err != nil {
-		return err
-	}
-	if err := jsonContent(c, "application/json", "application/x-ndjson"); err != nil {
-		return err
-	}
-	ndjson := mediaType(c) == "application/x-ndjson"
-	if err := s.gate(); err != nil {
-		return err
-	}
-	limit := attest.MaxDecisionSize
-	if ndjson {
-		limit = s.cfg.DecisionBodyLimit
-	}
-	release, err := s.reserve(c, limit, decisionMemoryFactor)
-	if err != nil {
-		return err
-	}
-	defer release()
-	body, err := readBody(c.Request(), limit)
-	if err != nil {
-		return err
-	}
-	var recs []attest.DecisionEntry
-	if ndjson {
-		if recs, err = attest.ParseDecisions(body); err != nil {
-			return err
-		}
-	} else {
-		d, entry, err := attest.ParseDecision(body) // JSON whitespace only around it, as in NDJSON
-		if err != nil {
-			return err
-		}
-		recs = []attest.DecisionEntry{{Entry: entry, Terms: d.Terms(), System: d.System}}
-	}
-	if err := checkSystems(c, func(yield func(int, string) bool) {
-		for i := range recs {
-			if !yield(i, recs[i].System) {
-				return
-			}
-		}
-	}); err != nil {
-		return err
-	}
-	entries := make([]log.Entry, len(recs))
-	data := make([][]byte, len(recs))
-	for i, r := range recs {
-		entries[i] = log.Entry{Data: r.Entry, Terms: r.Terms}
-		data[i] = r.Entry
-	}
-	fs, err := s.log.AddAll(entries)
-	if err != nil {
-		return err
-	}
-	results := make([]log.Result, len(fs))
-	fresh := 0
-	defer func() {
-		if len(results) > 0 && fresh > 0 {
-			s.cfg.Logger.Info("decisions logged", "writer", writerName(c), "client", clientAddr(c.Request()),
-				"count", len(results), "new", fresh, "first_index", results[0].Index, "request_id", c.Get(ctxRequestID))
-		}
-	}()
-	for i, f := range fs {
-		// The futures of one AddAll resolve together: the first wait is
-		// the only one that blocks.
-		if results[i], err = f.Wait(c.Request().Context()); err != nil {
-			if len(fs) > 1 {
-				// The records may span batches, some of which committed.
-				return fmt.Errorf("%w (records of this request in other batches may be logged: retry the whole request; logged records come back as duplicates)", err)
-			}
-			return err
-		}
-		if !results[i].Duplicate {
-			s.decisionsLogged.Add(1)
-			fresh++
-		}
-	}
-	rs, code, err := s.receipts(c.Request().Context(), data, results, opts)
-	if err != nil {
-		return err
-	}
-	if !ndjson {
-		return c.JSON(code, rs[0])
-	}
-	h := c.Response().Header()
-	h.Set(echo.HeaderContentType, "application/x-ndjson")
-	c.Response().WriteHeader(code)
-	enc := newLineEncoder(c.Response())
-	for i := range rs {
-		var err error
-		if opts.compact {
-			// The bulk path: written by hand, byte for byte what
-			// encoding/json writes for a compact Receipt.
-			err = enc.compact(&rs[i])
-		} else {
-			err = enc.encode(&rs[i])
-		}
-		if err != nil {
-			return nil // the client went away; the entries are logged
-		}
-	}
-	return enc.flush()
-}
-
 // receipts builds the receipts of logged entries. With opts.witnessed it
 // waits, up to Config.WitnessWait, for a witnessed checkpoint covering them
 // all; if none comes it answers 202 with proofs against the log's own
@@ -256,6 +148,24 @@ func (s *server) receipts(ctx context.Context, data [][]byte, results []log.Resu
 			code = http.StatusAccepted
 		}
 	}
+	var bound string
+	if witnessed != nil && *witnessed {
+		// The witnessed note carries only cosignatures the collector
+		// verified with the policy's witness keys (the log's own signature
+		// is no cosignature): the earliest is when the entries were logged
+		// at the latest.
+		if n, err := signer.ParseNote(note); err == nil {
+			var t time.Time
+			for _, sig := range n.UnverifiedSigs {
+				if ct, err := signer.CosignatureTime(sig); err == nil && (t.IsZero() || ct.Before(t)) {
+					t = ct
+				}
+			}
+			if !t.IsZero() {
+				bound = t.UTC().Format(time.RFC3339)
+			}
+		}
+	}
 	for i := range rs {
 		p, err := s.prove(rs[i].Index, size, "")
 		if err != nil {
@@ -267,6 +177,7 @@ func (s *server) receipts(ctx context.Context, data [][]byte, results []log.Resu
 		rs[i].InclusionProof = p
 		rs[i].TlogProof = string(proofs.TlogProof{Index: p.Index, Hashes: p.Hashes, Checkpoint: note}.Format())
 		rs[i].Witnessed = witnessed
+		rs[i].LoggedNoLaterThan = bound
 	}
 	return rs, code, nil
 }
@@ -339,25 +250,26 @@ const (
 )
 
 // GET /api/v1/search?digest=sha256:<hex> | model=<name> | signer=sha256:<hex>
-// | identity=<certificate SAN> | system=<name> [&kind=model-release/v1|decision/v1][&limit=N][&cursor=C]:
+// | identity=<certificate SAN> | system=<name> | actor=<id> | resource=<id>
+// | purpose=<text> | event=<id> [&kind=<kind>][&limit=N][&cursor=C]:
 // indices of entries indexed under that term, newest first. Not
 // authenticated: only each hit's inclusion proof is.
 func (s *server) search(c echo.Context) error {
-	q, err := query(c, "digest", "model", "signer", "identity", "system", "kind", "limit", "cursor")
+	q, err := query(c, append(slices.Clone(attest.SearchFieldNames), "kind", "limit", "cursor")...)
 	if err != nil {
 		return err
 	}
 	var field string
-	for _, f := range []string{"digest", "model", "signer", "identity", "system"} {
+	for _, f := range attest.SearchFieldNames {
 		if q.Has(f) {
 			if field != "" {
-				return badRequest("give one of digest, model, signer, identity, system")
+				return badRequest("give one of " + strings.Join(attest.SearchFieldNames, ", "))
 			}
 			field = f
 		}
 	}
 	if field == "" {
-		return badRequest("give one of digest=sha256:<hex>, model=<name>, signer=sha256:<hex>, identity=<certificate identity>, system=<name>")
+		return badRequest("give one of digest=sha256:<hex>, model=<name>, signer=sha256:<hex>, identity=<certificate identity>, system=<name>, actor=<id>, resource=<id>, purpose=<text>, event=<id>")
 	}
 	value := q.Get(field)
 	switch field {
@@ -369,7 +281,7 @@ func (s *server) search(c echo.Context) error {
 			return badRequest(field + ": want sha256:<64 lowercase hex digits>")
 		}
 	default:
-		// The longest term of the field is "model-release/v1 <field>=<value>".
+		// The longest term of the field is "<longest kind> <field>=<value>".
 		if maxValue := log.MaxTermSize - len(attest.Term(attest.KindRelease, field, "")); value == "" || len(value) > maxValue {
 			return badRequest(fmt.Sprintf("%s: want 1…%d bytes", field, maxValue))
 		}

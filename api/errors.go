@@ -135,7 +135,7 @@ func (s *server) handleError(err error, c echo.Context) {
 	code, msg := status(err)
 	msg = clipReason(msg)
 	r := c.Request()
-	if p := r.URL.Path; code >= 400 && code < 500 && (p == "/api/v1/attestations" || p == "/api/v1/decisions") {
+	if p := r.URL.Path; code >= 400 && code < 500 && (p == "/api/v1/attestations" || recordPaths[p]) {
 		s.rejected.Add(1)
 	}
 	h := c.Response().Header()

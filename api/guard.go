@@ -28,6 +28,8 @@ var writeKinds = map[string]string{
 	"/add":                 KindRaw,
 	"/api/v1/attestations": KindRelease,
 	"/api/v1/decisions":    KindDecision,
+	"/api/v1/access":       KindAccess,
+	"/api/v1/evaluations":  KindEvaluation,
 }
 
 // guard is the middleware in front of every route: request id, headers,

@@ -574,6 +574,42 @@ func TestOpenAPIConformance(t *testing.T) {
 		c.post(t, ts, decisionsPath, "application/x-www-form-urlencoded", []byte("a=b"), 415, true)
 		c.post(t, ts, decisionsPath, "application/json", []byte(decisionRecord("support-bot", 10)), 403, false, "Origin", "https://evil.example", "Sec-Fetch-Site", "cross-site")
 
+		// Access and evaluation records.
+		for _, k := range []struct {
+			path   string
+			record func(string, int) string
+		}{{accessPath, accessRecord}, {evaluationsPath, evaluationRecord}} {
+			oaReceipt(t, c.post(t, ts, k.path, "application/json", []byte(k.record("support-bot", 1)), 200, false))
+			c.post(t, ts, k.path+"?receipts=compact", "application/json", []byte(k.record("support-bot", 1)), 200, false)
+			c.post(t, ts, k.path, wire.ContentTypeNDJSON, ndjson(k.record("support-bot", 2), "", k.record("loan-eu", 3)), 200, false)
+			c.post(t, ts, k.path+"?receipts=compact", wire.ContentTypeNDJSON, ndjson(k.record("support-bot", 2), k.record("support-bot", 4)), 200, false)
+			c.post(t, ts, k.path, wire.ContentTypeNDJSON, ndjson(k.record("support-bot", 5), `{"system":"support-bot"}`), 400, true)
+			c.post(t, ts, k.path, "application/json", []byte(`{"system":"support-bot"}`), 400, true)
+			c.post(t, ts, k.path, "application/json", []byte(strings.TrimSuffix(k.record("support-bot", 8), "}")+`,"x-extra":1}`), 400, true)
+			c.post(t, ts, k.path, "application/json", []byte(strings.Replace(k.record("support-bot", 9), "2026-11-", "2099-11-", 1)), 400, false)
+			c.post(t, ts, k.path, "application/json", nil, 400, true)
+			c.post(t, ts, k.path+"?receipts=short", "application/json", []byte(k.record("support-bot", 1)), 400, true)
+			c.post(t, ts, k.path+"?wait=witnessed", "application/json", []byte(k.record("support-bot", 1)), 400, false)
+			c.post(t, ts, k.path, "application/json", []byte(strings.Replace(k.record("support-bot", 9), `"system":"support-bot"`, `"system":"`+strings.Repeat("x", 17<<10)+`"`, 1)), 413, true)
+			var bigK []string
+			for i := 0; len(strings.Join(bigK, "\n")) < 65<<10; i++ {
+				bigK = append(bigK, k.record("bulk", 100+i))
+			}
+			c.post(t, ts, k.path, wire.ContentTypeNDJSON, ndjson(bigK...), 413, false)
+			c.post(t, ts, k.path, "text/plain", []byte(k.record("support-bot", 1)), 415, true)
+			c.post(t, ts, k.path, "application/json", []byte(k.record("support-bot", 10)), 403, false, "Origin", "https://evil.example", "Sec-Fetch-Site", "cross-site")
+		}
+		c.post(t, ts, accessPath, "application/json", []byte(strings.Replace(accessRecord("support-bot", 11), `"action":"read"`, `"action":"peek"`, 1)), 400, true)
+		c.post(t, ts, accessPath, "application/json", []byte(strings.Replace(accessRecord("support-bot", 12), `{"decision_id":"d-12"}`, `{"index":7}`, 1)), 200, false)
+		c.post(t, ts, evaluationsPath, "application/json", []byte(strings.Replace(evaluationRecord("support-bot", 11), `"auroc":0.912`, `"auroc":"high"`, 1)), 400, true)
+		c.read(t, ts, "/api/v1/search?actor=svc-0", 200, false)
+		c.read(t, ts, "/api/v1/search?resource="+commitment("customer1")+"&kind=access/v1", 200, false)
+		c.read(t, ts, "/api/v1/search?purpose=kyc-review&limit=1", 200, false)
+		c.read(t, ts, "/api/v1/search?event=ev-1&kind=evaluation/v1", 200, false)
+		c.read(t, ts, "/api/v1/search?event=ev-1&kind=decision/v1", 400, false)
+		c.read(t, ts, "/api/v1/search?actor=", 400, true)
+		c.read(t, ts, "/api/v1/search?purpose=x&kind=access/v9", 400, true)
+
 		// Proofs.
 		size := ts.size()
 		leaf := leafHash(testEntry(7))
@@ -706,6 +742,11 @@ func TestOpenAPIConformance(t *testing.T) {
 		c.post(t, ts, decisionsPath, "application/json", []byte(decisionRecord("support-bot", 1)), 403, false, bearer(tokLoans)...)
 		c.post(t, ts, decisionsPath, wire.ContentTypeNDJSON, ndjson(decisionRecord("loan-eu", 1), decisionRecord("support-bot", 2)), 403, false, bearer(tokLoans)...)
 		c.post(t, ts, decisionsPath, "application/json", []byte(decisionRecord("loan-eu", 1)), 200, false, bearer(tokLoans)...)
+		c.post(t, ts, accessPath, "application/json", []byte(accessRecord("loan-eu", 1)), 401, false)
+		c.post(t, ts, accessPath, "application/json", []byte(accessRecord("loan-eu", 1)), 403, false, bearer(tokLoans)...)
+		c.post(t, ts, accessPath, "application/json", []byte(accessRecord("loan-eu", 1)), 200, false, bearer(tokAll)...)
+		c.post(t, ts, evaluationsPath, wire.ContentTypeNDJSON, ndjson(evaluationRecord("loan-eu", 1)), 403, false, bearer(tokRaw)...)
+		c.post(t, ts, evaluationsPath, wire.ContentTypeNDJSON, ndjson(evaluationRecord("loan-eu", 1)), 200, false, bearer(tokAll)...)
 
 		// Reads stay public.
 		c.read(t, ts, "/checkpoint", 200, false)
@@ -828,6 +869,8 @@ func oneOfEach() []oaRequest {
 			body: []byte(`{"envelope":{"payloadType":"application/vnd.in-toto+json","payload":"e30=","signatures":[{"sig":"AAAA"}]},"public_key":"-"}`)},
 		oaRequest{method: http.MethodPost, path: decisionsPath, contentType: "application/json", body: []byte(decisionRecord("support-bot", 1))},
 		oaRequest{method: http.MethodPost, path: decisionsPath, contentType: wire.ContentTypeNDJSON, body: ndjson(decisionRecord("support-bot", 1))},
+		oaRequest{method: http.MethodPost, path: accessPath, contentType: "application/json", body: []byte(accessRecord("support-bot", 1))},
+		oaRequest{method: http.MethodPost, path: evaluationsPath, contentType: wire.ContentTypeNDJSON, body: ndjson(evaluationRecord("support-bot", 1))},
 	)
 }
 

@@ -15,17 +15,19 @@ import (
 
 // Writer kinds: what a writer may log. Each write endpoint logs one kind.
 const (
-	KindRaw      = "raw"      // POST /add
-	KindRelease  = "release"  // POST /api/v1/attestations
-	KindDecision = "decision" // POST /api/v1/decisions
+	KindRaw        = "raw"        // POST /add
+	KindRelease    = "release"    // POST /api/v1/attestations
+	KindDecision   = "decision"   // POST /api/v1/decisions
+	KindAccess     = "access"     // POST /api/v1/access
+	KindEvaluation = "evaluation" // POST /api/v1/evaluations
 )
 
 // writerKinds are the kinds a writers file may name.
-var writerKinds = []string{KindRaw, KindRelease, KindDecision}
+var writerKinds = []string{KindRaw, KindRelease, KindDecision, KindAccess, KindEvaluation}
 
 // kindsWithSystem are the kinds whose records name a system, to which a
 // systems= scope applies.
-var kindsWithSystem = []string{KindDecision}
+var kindsWithSystem = []string{KindDecision, KindAccess, KindEvaluation}
 
 // MinTokenBytes is the least entropy of a writer token: 32 random bytes
 // (256 bits), so that guessing one online is hopeless.
@@ -107,9 +109,10 @@ func (ws *Writers) Authenticate(token string) (*Writer, bool) {
 // with blank lines and lines starting with # ignored. A name is printable
 // ASCII without spaces; a token is at least MinTokenBytes random bytes
 // written as text (tlog token new makes one: base64url, 43 characters);
-// kinds are raw, release and decision; a systems pattern is a system name
-// where * matches any run of characters (loan-*). systems= without kinds=
-// limits the writer to the kinds whose records name a system (decision):
+// kinds are raw, release, decision, access and evaluation; a systems
+// pattern is a system name where * matches any run of characters (loan-*).
+// systems= without kinds= limits the writer to the kinds whose records
+// name a system (decision, access, evaluation):
 // a scope on systems must not leave the writer free to log other kinds.
 // Names and tokens must be unique.
 func ParseWriters(text []byte) (*Writers, error) {

@@ -1,7 +1,6 @@
 package attest
 
 import (
-	"bytes"
 	"fmt"
 	"slices"
 	"strings"
@@ -302,14 +301,6 @@ func (d *Decision) Terms() [][]byte {
 // MaxBatch is the most decision records in one NDJSON request.
 const MaxBatch = 10000
 
-// DecisionEntry is a parsed record of a batch: its entry, its search terms
-// and the system it is logged for (which writer scopes are checked against).
-type DecisionEntry struct {
-	Entry  []byte
-	Terms  [][]byte
-	System string
-}
-
 // LineError is a rejected line of an NDJSON batch (lines count from 1).
 type LineError struct {
 	Line int
@@ -354,40 +345,5 @@ func (e *BatchError) Unwrap() error { return ErrInvalid }
 // bad, returns a *BatchError naming all of them, so the batch is taken
 // whole or not at all.
 func ParseDecisions(body []byte) ([]DecisionEntry, error) {
-	if n := bytes.Count(body, []byte{'\n'}) + 1; n > MaxBatch {
-		// Cheap upper bound first; count the real records only if needed.
-		records := 0
-		for line := range bytes.Lines(body) {
-			if len(bytes.TrimSpace(line)) > 0 {
-				records++
-			}
-		}
-		if records > MaxBatch {
-			return nil, fmt.Errorf("%w: %d records in one request, at most %d", ErrInvalid, records, MaxBatch)
-		}
-	}
-	out := make([]DecisionEntry, 0, 64)
-	var bad []LineError
-	n, records := 0, 0
-	for line := range bytes.Lines(body) {
-		n++
-		line = bytes.TrimRight(line, "\r\n")
-		if len(bytes.TrimSpace(line)) == 0 {
-			continue
-		}
-		records++
-		d, entry, err := ParseDecision(line)
-		if err != nil {
-			bad = append(bad, LineError{n, err})
-			continue
-		}
-		out = append(out, DecisionEntry{entry, d.Terms(), d.System})
-	}
-	if len(bad) > 0 {
-		return nil, &BatchError{Lines: bad, Records: records}
-	}
-	if records == 0 {
-		return nil, fmt.Errorf("%w: no records in the body", ErrInvalid)
-	}
-	return out, nil
+	return ParseRecords(body, ParseDecisionEntry, nil)
 }

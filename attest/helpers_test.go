@@ -62,9 +62,24 @@ func refEncode(b *strings.Builder, v any) error {
 	case json.Number:
 		i, err := strconv.ParseInt(string(v), 10, 64)
 		if err != nil {
-			return fmt.Errorf("reference encoder handles integers only, got %s", v)
+			f, err := strconv.ParseFloat(string(v), 64)
+			if err != nil {
+				return fmt.Errorf("reference encoder: number %s: %v", v, err)
+			}
+			return refEncode(b, f)
 		}
 		fmt.Fprintf(b, "%d", i)
+	case float64:
+		// encoding/json writes floats as ECMAScript does (RFC 8785's
+		// number form), but for -0: a second implementation of it.
+		if v == 0 {
+			v = 0
+		}
+		out, err := json.Marshal(v)
+		if err != nil {
+			return err
+		}
+		b.Write(out)
 	case string:
 		return refString(b, v)
 	case []string:

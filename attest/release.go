@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -295,18 +296,25 @@ func KindOf(entry []byte) string {
 	if json.Unmarshal(m["kind"], &kind) != nil {
 		return ""
 	}
-	switch kind {
-	case KindRelease, KindDecision:
+	if slices.Contains(Kinds, kind) {
 		return kind
 	}
 	return ""
 }
 
+// Kinds are the kinds of AI entries, each logged by its own endpoint.
+var Kinds = []string{KindRelease, KindDecision, KindAccess, KindEvaluation}
+
+// claimedPrefixes are the kind values POST /add refuses: every version of
+// every kind.
+var claimedPrefixes = []string{"model-release/", "decision/", "access/", "evaluation/"}
+
 // ClaimsKind reports whether entry could be read as an AI entry by any
 // JSON reader: a JSON object (after whitespace or a byte order mark) with
 // a top-level field whose name folds to "kind" (exactly, or as Go matches
 // names) and whose value names one of this log's kinds or versions of
-// them ("model-release/…", "decision/…"), in any of its occurrences. The
+// them ("model-release/…", "decision/…", "access/…", "evaluation/…"), in
+// any of its occurrences. The
 // log refuses such entries on its raw POST /add, so that every entry of an
 // AI kind in the log went through verification.
 func ClaimsKind(entry []byte) bool {
@@ -334,8 +342,12 @@ func ClaimsKind(entry []byte) bool {
 			continue
 		}
 		var kind string
-		if json.Unmarshal(v, &kind) == nil && (strings.HasPrefix(kind, "model-release/") || strings.HasPrefix(kind, "decision/")) {
-			return true
+		if json.Unmarshal(v, &kind) == nil {
+			for _, p := range claimedPrefixes {
+				if strings.HasPrefix(kind, p) {
+					return true
+				}
+			}
 		}
 	}
 	return false
@@ -351,12 +363,19 @@ func Term(kind, field, value string) []byte {
 
 // SearchFields maps each search field to the kinds that index it.
 var SearchFields = map[string][]string{
-	"digest":   {KindRelease, KindDecision},
-	"model":    {KindRelease, KindDecision},
+	"digest":   {KindRelease, KindDecision, KindEvaluation},
+	"model":    {KindRelease, KindDecision, KindEvaluation},
 	"signer":   {KindRelease},
 	"identity": {KindRelease},
-	"system":   {KindDecision},
+	"system":   {KindDecision, KindAccess, KindEvaluation},
+	"actor":    {KindAccess},
+	"resource": {KindAccess},
+	"purpose":  {KindAccess},
+	"event":    {KindAccess, KindEvaluation},
 }
+
+// SearchFieldNames are the search fields in the order the API lists them.
+var SearchFieldNames = []string{"digest", "model", "signer", "identity", "system", "actor", "resource", "purpose", "event"}
 
 // SearchTerms returns the terms to search for field=value: the one of
 // kind, or with kind "" those of every kind that indexes the field.
@@ -372,8 +391,8 @@ func SearchTerms(kind, field, value string) ([][]byte, error) {
 		}
 		return out, nil
 	}
-	if kind != KindRelease && kind != KindDecision {
-		return nil, fmt.Errorf("%w: kind: want %s or %s", ErrInvalid, KindRelease, KindDecision)
+	if !slices.Contains(Kinds, kind) {
+		return nil, fmt.Errorf("%w: kind: want one of %s", ErrInvalid, strings.Join(Kinds, ", "))
 	}
 	for _, k := range kinds {
 		if k == kind {

@@ -18,6 +18,9 @@ import (
 
 // BulkOptions shape UploadDecisions.
 type BulkOptions struct {
+	// Path is the records endpoint (default DecisionsPath; AccessPath,
+	// EvaluationsPath).
+	Path string
 	// Batch is the most records per request (default and at most
 	// 10,000).
 	Batch int
@@ -89,7 +92,8 @@ func (e *RefusedError) Error() string {
 
 func (e *RefusedError) Unwrap() error { return e.Status }
 
-// UploadDecisions streams NDJSON decision records from in (one record per
+// UploadDecisions streams NDJSON records (decision records, or the kind
+// of BulkOptions.Path) from in (one record per
 // line, empty lines skipped) to the log, in requests of up to Batch
 // records and MaxBatchBytes, Parallel at a time, as the log validates
 // them: a refused request stops the upload with a *RefusedError naming
@@ -103,6 +107,9 @@ func (e *RefusedError) Unwrap() error { return e.Status }
 func (c *Client) UploadDecisions(ctx context.Context, in io.Reader, opts BulkOptions) (BulkResult, error) {
 	if opts.Batch == 0 {
 		opts.Batch = attest.MaxBatch
+	}
+	if opts.Path == "" {
+		opts.Path = DecisionsPath
 	}
 	if opts.Parallel == 0 {
 		opts.Parallel = 4
@@ -147,7 +154,7 @@ func (c *Client) UploadDecisions(ctx context.Context, in io.Reader, opts BulkOpt
 				if opts.OnSend != nil {
 					opts.OnSend(len(ch.lines))
 				}
-				rs, err := c.PostDecisions(ctx, ch.body, len(ch.lines), sopts)
+				rs, err := c.PostRecords(ctx, opts.Path, ch.body, len(ch.lines), sopts)
 				if err != nil {
 					var se *StatusError
 					if errors.As(err, &se) && !se.Temporary() {

@@ -140,20 +140,24 @@ func (c *Client) proveIndex(ctx context.Context, index uint64, entry []byte) (*E
 // certificate the log validated.
 type Query struct {
 	Digest, Model, Signer, Identity, System string
-	Kind                                    string
+	// Actor, Resource, Purpose and Event search access records (Event
+	// also evaluations' evaluation_id).
+	Actor, Resource, Purpose, Event string
+	Kind                            string
 	// Limit is the page size asked of the log (0: the log's default).
 	Limit int
 }
 
 func (q Query) values() (url.Values, error) {
 	v := url.Values{}
-	for _, f := range []struct{ name, value string }{{"digest", q.Digest}, {"model", q.Model}, {"signer", q.Signer}, {"identity", q.Identity}, {"system", q.System}} {
+	for _, f := range []struct{ name, value string }{{"digest", q.Digest}, {"model", q.Model}, {"signer", q.Signer}, {"identity", q.Identity}, {"system", q.System},
+		{"actor", q.Actor}, {"resource", q.Resource}, {"purpose", q.Purpose}, {"event", q.Event}} {
 		if f.value != "" {
 			v.Set(f.name, f.value)
 		}
 	}
 	if len(v) != 1 {
-		return nil, fmt.Errorf("a search names exactly one of digest, model, signer, identity and system")
+		return nil, fmt.Errorf("a search names exactly one of digest, model, signer, identity, system, actor, resource, purpose and event")
 	}
 	if q.Kind != "" {
 		v.Set("kind", q.Kind)

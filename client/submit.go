@@ -209,6 +209,22 @@ func (c *Client) LogDecision(ctx context.Context, record []byte, opts SubmitOpti
 // request fails, the receipts of the earlier ones are returned with the
 // error.
 func (c *Client) LogDecisions(ctx context.Context, records [][]byte, opts SubmitOptions) ([]Receipt, error) {
+	return c.logRecords(ctx, DecisionsPath, attest.ParseDecisionEntry, records, opts)
+}
+
+// LogAccess is LogDecisions for data-access records (access/v1).
+func (c *Client) LogAccess(ctx context.Context, records [][]byte, opts SubmitOptions) ([]Receipt, error) {
+	return c.logRecords(ctx, AccessPath, attest.ParseAccessEntry, records, opts)
+}
+
+// LogEvaluations is LogDecisions for evaluation records (evaluation/v1).
+func (c *Client) LogEvaluations(ctx context.Context, records [][]byte, opts SubmitOptions) ([]Receipt, error) {
+	return c.logRecords(ctx, EvaluationsPath, attest.ParseEvaluationEntry, records, opts)
+}
+
+// logRecords validates records with parse, sends them to path in batches
+// and checks their receipts (see LogDecisions).
+func (c *Client) logRecords(ctx context.Context, path string, parse attest.RecordParser, records [][]byte, opts SubmitOptions) ([]Receipt, error) {
 	type batch struct {
 		start   int
 		body    []byte
@@ -225,7 +241,7 @@ func (c *Client) LogDecisions(ctx context.Context, records [][]byte, opts Submit
 		for _, r := range records[start:end] {
 			body = appendLine(body, r)
 		}
-		entries, err := attest.ParseDecisions(body)
+		entries, err := attest.ParseRecords(body, parse, nil)
 		if err != nil {
 			var be *attest.BatchError
 			if errors.As(err, &be) {
@@ -243,7 +259,7 @@ func (c *Client) LogDecisions(ctx context.Context, records [][]byte, opts Submit
 	}
 	var out []Receipt
 	for _, b := range batches {
-		ws, err := c.PostDecisions(ctx, b.body, len(b.entries), opts)
+		ws, err := c.PostRecords(ctx, path, b.body, len(b.entries), opts)
 		if err != nil {
 			return out, err
 		}
@@ -263,9 +279,22 @@ func (c *Client) LogDecisions(ctx context.Context, records [][]byte, opts Submit
 // CheckReceipt). A refused batch is a *StatusError whose Lines name the
 // refused records by their line in body; nothing of it was logged.
 func (c *Client) PostDecisions(ctx context.Context, body []byte, n int, opts SubmitOptions) ([]wire.Receipt, error) {
+	return c.PostRecords(ctx, DecisionsPath, body, n, opts)
+}
+
+// Paths of the record endpoints, for PostRecords and BulkOptions.Path.
+const (
+	DecisionsPath   = "/api/v1/decisions"
+	AccessPath      = "/api/v1/access"
+	EvaluationsPath = "/api/v1/evaluations"
+)
+
+// PostRecords is PostDecisions for the records endpoint at path
+// (DecisionsPath, AccessPath, EvaluationsPath).
+func (c *Client) PostRecords(ctx context.Context, path string, body []byte, n int, opts SubmitOptions) ([]wire.Receipt, error) {
 	var rs []wire.Receipt
 	err := opts.Retry.do(ctx, func() error {
-		_, answer, err := c.post(ctx, "/api/v1/decisions", opts.query(c), wire.ContentTypeNDJSON, body, maxBatchAnswer)
+		_, answer, err := c.post(ctx, path, opts.query(c), wire.ContentTypeNDJSON, body, maxBatchAnswer)
 		if err != nil {
 			return err
 		}

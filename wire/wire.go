@@ -34,6 +34,12 @@ type Receipt struct {
 	// witness policy. False (status 202) when no witnessed checkpoint
 	// covered the entry within the wait; the entry is logged all the same.
 	Witnessed *bool `json:"witnessed,omitempty"`
+	// LoggedNoLaterThan (RFC 3339, UTC) is the time bound the log can
+	// prove: the earliest witness cosignature on Checkpoint, a tree that
+	// includes the entry. Set only when Checkpoint carries cosignatures of
+	// the log's witness policy (?wait=witnessed, witnessed true); without
+	// them only the writer vouches for the record's time.
+	LoggedNoLaterThan string `json:"logged_no_later_than,omitempty"`
 }
 
 // InclusionProof is the JSON of GET /api/v1/proofs/inclusion.

@@ -1268,7 +1268,7 @@ func TestAICommandErrors(t *testing.T) {
 		{"verify --attestation of a non-JSON file", []string{"verify", "--key", l.pub, "--attestation", notJSON, "--publisher-key", keyPEM, "--proof", proof}, "not JSON"},
 		{"verify --attestation of JSON that is neither", []string{"verify", "--key", l.pub, "--attestation", neither, "--publisher-key", keyPEM, "--proof", proof}, "neither a Sigstore bundle"},
 		{"verify with --attestation and --entry", []string{"verify", "--key", l.pub, "--attestation", env, "--entry", env, "--proof", proof}, "--attestation"},
-		{"search with two criteria", []string{"search", "--log", logURL, "--system", "a", "--model", "b"}, "exactly one of --digest, --model, --signer, --identity, --system"},
+		{"search with two criteria", []string{"search", "--log", logURL, "--system", "a", "--model", "b"}, "exactly one of --digest, --model, --signer, --identity, --system, --actor"},
 		{"search with no criterion", []string{"search", "--log", logURL}, "exactly one of"},
 		{"search without --log", []string{"search", "--system", "a"}, "--log"},
 		{"search of a malformed digest", []string{"search", "--log", logURL, "--digest", "sha256:XYZ"}, "400"},

@@ -168,11 +168,12 @@ func detectAttestation(path string) (bundleFile, envFile string, err error) {
 
 func searchCmd() *cobra.Command {
 	var logURL, digest, model, signerFP, identity, system, kind string
+	var actor, resource, purpose, event string
 	var limit int
 	var all bool
 	cmd := &cobra.Command{
-		Use:   "search --log URL (--digest sha256:HEX | --model NAME | --signer sha256:HEX | --identity SAN | --system NAME) [--kind KIND] [--limit N] [--all]",
-		Short: "Find entries by model digest, model name, signer, certificate identity or AI system",
+		Use:   "search --log URL (--digest sha256:HEX | --model NAME | --signer sha256:HEX | --identity SAN | --system NAME | --actor ID | --resource ID | --purpose TEXT | --event ID) [--kind KIND] [--limit N] [--all]",
+		Short: "Find entries by model digest, model name, signer, certificate identity, AI system, or data-access actor, resource, purpose, event",
 		Long: `Prints the indices of matching entries, newest first, one per line. Search
 results come from an index the log keeps beside the tree: they are not
 signed, and a log could leave entries out. Each hit can be proven ("tlog
@@ -181,7 +182,8 @@ missing, a monitor reads the whole log from its tiles.`,
 		Example: `  tlog search --log http://127.0.0.1:8080 --digest sha256:1f2e…
   tlog search --log http://127.0.0.1:8080 --model acme/fraud-v3 --kind model-release/v1
   tlog search --log http://127.0.0.1:8080 --identity release-bot@acme.example
-  tlog search --log http://127.0.0.1:8080 --system support-bot --all`,
+  tlog search --log http://127.0.0.1:8080 --system support-bot --all
+  tlog search --log http://127.0.0.1:8080 --resource sha256:7e4b… --kind access/v1`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := newClient(logURL, "")
@@ -189,18 +191,19 @@ missing, a monitor reads the whole log from its tiles.`,
 				return err
 			}
 			given := 0
-			for _, v := range []string{digest, model, signerFP, identity, system} {
+			for _, v := range []string{digest, model, signerFP, identity, system, actor, resource, purpose, event} {
 				if v != "" {
 					given++
 				}
 			}
 			if given != 1 {
-				return errors.New("give exactly one of --digest, --model, --signer, --identity, --system")
+				return errors.New("give exactly one of --digest, --model, --signer, --identity, --system, --actor, --resource, --purpose, --event")
 			}
 			if limit < 1 || limit > 1000 {
 				return errors.New("--limit must be 1…1000")
 			}
-			q := client.Query{Digest: digest, Model: model, Signer: signerFP, Identity: identity, System: system, Kind: kind, Limit: limit}
+			q := client.Query{Digest: digest, Model: model, Signer: signerFP, Identity: identity, System: system,
+				Actor: actor, Resource: resource, Purpose: purpose, Event: event, Kind: kind, Limit: limit}
 			w := cmd.OutOrStdout()
 			cursor := ""
 			for {
@@ -228,7 +231,11 @@ missing, a monitor reads the whole log from its tiles.`,
 	fl.StringVar(&signerFP, "signer", "", "a publisher key fingerprint, sha256:<hex of the DER public key>")
 	fl.StringVar(&identity, "identity", "", "a certificate identity, exactly (the Fulcio certificate's subject alternative name: an e-mail, a CI workflow URI): releases signed keyless, validated by the log")
 	fl.StringVar(&system, "system", "", "an AI system's name (decision records)")
-	fl.StringVar(&kind, "kind", "", "only entries of this kind: model-release/v1 or decision/v1")
+	fl.StringVar(&actor, "actor", "", "a data-access record's actor id (or commitment to it)")
+	fl.StringVar(&resource, "resource", "", "a data-access record's resource id (or commitment to it)")
+	fl.StringVar(&purpose, "purpose", "", "a data-access record's purpose")
+	fl.StringVar(&event, "event", "", "a data-access record's event_id, or an evaluation's evaluation_id")
+	fl.StringVar(&kind, "kind", "", "only entries of this kind: model-release/v1, decision/v1, access/v1 or evaluation/v1")
 	fl.IntVar(&limit, "limit", 100, "results per request (1…1000)")
 	fl.BoolVar(&all, "all", false, "follow every page")
 	return cmd

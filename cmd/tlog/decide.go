@@ -32,14 +32,33 @@ const (
 type decideFlags struct {
 	logURL, file, receipts string
 	batch, parallel        int
+	path                   string // the records endpoint
 }
 
-func decideCmd() *cobra.Command {
-	var f decideFlags
+// bulkKind is a kind of record that tlog decide, tlog access and tlog
+// evaluate log in bulk.
+type bulkKind struct {
+	command, noun, path, example string
+}
+
+var (
+	decisionsBulk   = bulkKind{"decide", "decision records", client.DecisionsPath, "decisions"}
+	accessBulk      = bulkKind{"access", "data-access records (access/v1)", client.AccessPath, "access"}
+	evaluationsBulk = bulkKind{"evaluate", "evaluation records (evaluation/v1)", client.EvaluationsPath, "evaluations"}
+)
+
+func decideCmd() *cobra.Command { return bulkCmd(decisionsBulk) }
+
+func accessCmd() *cobra.Command { return bulkCmd(accessBulk) }
+
+func evaluateCmd() *cobra.Command { return bulkCmd(evaluationsBulk) }
+
+func bulkCmd(k bulkKind) *cobra.Command {
+	f := decideFlags{path: k.path}
 	cmd := &cobra.Command{
-		Use:   "decide --log URL --file records.ndjson [--receipts FILE]",
-		Short: "Log decision records in bulk, resumably",
-		Long: `Streams an NDJSON file of decision records (one JSON record per line; "-"
+		Use:   k.command + " --log URL --file records.ndjson [--receipts FILE]",
+		Short: "Log " + k.noun + " in bulk, resumably",
+		Long: `Streams an NDJSON file of ` + k.noun + ` (one JSON record per line; "-"
 reads stdin) to the log in requests of up to --batch records, --parallel at a
 time, and shows progress (records, rate, ETA) on stderr. Every request is
 validated whole by the log: a bad line stops the run with its line number
@@ -53,14 +72,14 @@ By default the log answers compact receipts (index and leaf hash); with
 --receipts FILE, full receipts (entry, checkpoint, inclusion proof,
 tlog-proof) are written to FILE, one JSON line per record, in the order
 the requests complete (each receipt carries its entry and index).`,
-		Example: `  tlog decide --log http://127.0.0.1:8080 --file decisions.ndjson
-  tlog decide --log http://127.0.0.1:8080 --file decisions.ndjson --receipts receipts.ndjson`,
+		Example: `  tlog ` + k.command + ` --log http://127.0.0.1:8080 --file ` + k.example + `.ndjson
+  tlog ` + k.command + ` --log http://127.0.0.1:8080 --file ` + k.example + `.ndjson --receipts receipts.ndjson`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return decide(cmd, f) },
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&f.logURL, "log", "", "log URL (required)")
-	fl.StringVar(&f.file, "file", "", "NDJSON file of decision records, or - for stdin (required)")
+	fl.StringVar(&f.file, "file", "", "NDJSON file of "+k.noun+", or - for stdin (required)")
 	fl.StringVar(&f.receipts, "receipts", "", "write full receipts here (NDJSON); slower: every record gets its proof")
 	fl.IntVar(&f.batch, "batch", attest.MaxBatch, "records per request (1…10000)")
 	fl.IntVar(&f.parallel, "parallel", 4, "requests in flight")
@@ -125,6 +144,7 @@ func decide(cmd *cobra.Command, f decideFlags) error {
 
 	p := newProgress(cmd.ErrOrStderr(), total)
 	opts := client.BulkOptions{
+		Path:  f.path,
 		Batch: f.batch, Parallel: f.parallel, FullReceipts: receipts != nil,
 		Retry: client.RetryPolicy{Attempts: decideAttempts, MinBackoff: 50 * time.Millisecond, MaxBackoff: 5 * time.Second},
 		OnBatch: func(b client.BulkBatch) error {

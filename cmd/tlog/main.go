@@ -3,8 +3,8 @@
 //
 // Subcommands: serve (run the log), keygen (make a log key), token (make
 // writer tokens), fsck (check a stopped log's store offline); get, prove,
-// verify, consistency (entries and proofs); attest, decide, search,
-// decision (AI entries). Run "tlog <command> --help" for flags.
+// verify, consistency (entries and proofs); attest, decide, access,
+// evaluate, search, decision (AI entries). Run "tlog <command> --help" for flags.
 package main
 
 import (
@@ -28,7 +28,7 @@ func main() {
 		SilenceErrors: true,
 	}
 	root.AddCommand(serveCmd(), keygenCmd(), fsckCmd(), getCmd(), proveCmd(), verifyCmd(), consistencyCmd(),
-		attestCmd(), decideCmd(), searchCmd(), decisionCmd(), tokenCmd())
+		attestCmd(), decideCmd(), accessCmd(), evaluateCmd(), searchCmd(), decisionCmd(), auditCmd(), tokenCmd())
 	if err := root.Execute(); err != nil {
 		var ee exitError
 		if errors.As(err, &ee) {

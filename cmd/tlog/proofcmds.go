@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/sigstore/sigstore-go/pkg/root"
@@ -194,6 +195,7 @@ the entry and its proof.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var open func([]byte) (signer.Checkpoint, *signer.Note, error)
+			var policy *signer.Policy
 			switch {
 			case (keyFile == "") == (policyFile == ""):
 				return errors.New("give exactly one of --key LOG.pub and --policy FILE")
@@ -212,7 +214,7 @@ the entry and its proof.`,
 				if err != nil {
 					return fmt.Errorf("%s: %w", policyFile, err)
 				}
-				open = p.Check
+				open, policy = p.Check, p
 			}
 			var entry, file []byte
 			switch {
@@ -320,6 +322,7 @@ the entry and its proof.`,
 				line += fmt.Sprintf(" and cosigned by a witness quorum (%d cosignatures)", len(vp.Note.Sigs)-1)
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), line)
+			fmt.Fprintln(cmd.OutOrStdout(), timeBound(vp.Note, policy))
 			if rel != nil {
 				fmt.Fprintf(cmd.OutOrStdout(), "publisher signature: verified with %s\n", rel.Signer)
 				switch id := rel.Identity; {
@@ -429,6 +432,19 @@ verified, so a cron job keeps its own chain of checkpoints.`,
 	cmd.Flags().StringVar(&since, "since", "", "file holding a signed checkpoint of this log seen before (required)")
 	cmd.Flags().BoolVar(&update, "update", false, "replace the --since file with the new checkpoint once verified")
 	return cmd
+}
+
+// timeBound is the line saying what time a verified checkpoint note
+// proves for its entries: the earliest cosignature by a witness of policy
+// that verifies, or that only the writer vouches for the time.
+func timeBound(n *signer.Note, policy *signer.Policy) string {
+	if t, w, ok := signer.EarliestCosignature(n, policy); ok {
+		return fmt.Sprintf("logged no later than %s (the earliest witness cosignature on a checkpoint that includes it, by %s)", t.Format(time.RFC3339), w)
+	}
+	if policy == nil {
+		return "time: only the writer vouches for the entry's time (no witness policy given: give --policy to check witness cosignatures)"
+	}
+	return "time: only the writer vouches for the entry's time (no witness cosignature)"
 }
 
 // readProofFile reads a tlog-proof file. Blank lines after its end are

@@ -246,9 +246,11 @@ func checkProofOracle(t *testing.T, b []byte, i int, entry []byte, vkey string) 
 	return cp
 }
 
-// verifiedLine is the one line tlog verify prints on success.
+// verifiedLine is what tlog verify --key prints first on success: the
+// verified line and the time line (a log key proves no time).
 func verifiedLine(index, size int64, origin string) string {
-	return fmt.Sprintf("verified: index %d in tree of size %d signed by %s\n", index, size, origin)
+	return fmt.Sprintf("verified: index %d in tree of size %d signed by %s\n", index, size, origin) +
+		"time: only the writer vouches for the entry's time (no witness policy given: give --policy to check witness cosignatures)\n"
 }
 
 // expectVerified fails the test unless r is a tlog verify that accepted with

@@ -75,6 +75,7 @@ type serveFlags struct {
 	witnessInterval, witnessWait            time.Duration
 	batchSize, poolSize, tileCache, nodes   int
 	batchAge, history, commitTimeout        time.Duration
+	maxClockSkew, maxRecordAge              time.Duration
 	writeTokens, allowedHosts               string
 	tlsCert, tlsKey, clientCA               string
 	rateLimit                               float64
@@ -112,10 +113,12 @@ finishes those in flight and closes the store.`,
 	fl.StringVar(&f.policy, "witness-policy", "", "c2sp.org/tlog-policy file with this log's key and witnesses (with URLs): /checkpoint then serves the latest checkpoint meeting its quorum (the log's own only until a first one does)")
 	fl.DurationVar(&f.witnessInterval, "witness-interval", time.Second, "least time between two witnessing rounds")
 	fl.DurationVar(&f.witnessWait, "witness-wait", api.DefaultWitnessWait, "longest a ?wait=witnessed submission waits for a witnessed checkpoint before answering 202 with the log's own")
+	fl.DurationVar(&f.maxClockSkew, "max-clock-skew", api.DefaultMaxClockSkew, "refuse a record (decision, access, evaluation) whose time is further than this ahead of the log's clock (0: any time ahead is refused; negative: off)")
+	fl.DurationVar(&f.maxRecordAge, "max-record-age", 0, "refuse a record whose time is further than this behind the log's clock (0: off)")
 	fl.StringVar(&f.publishers, "publishers", "", "publisher policy file: lines '<subject name prefix> <signer>...', a signer being sha256:<key fingerprint> or identity=<SAN>|identity=~<regexp> followed by issuer=<URL>|issuer=~<regexp>; releases of covered models signed by others get 403 (default: open log); reloaded on SIGHUP")
 	fl.StringVar(&f.trustedRoot, "trusted-root", "", "Sigstore trusted_root.json (Fulcio CAs, Rekor logs, timestamp authorities, CT logs): certificate-signed releases are admitted only if their certificate validates against it, and their entry names its identity and OIDC issuer; reloaded on SIGHUP (default: certificates refused)")
 	fl.BoolVar(&f.acceptUnverifiedCerts, "accept-unverified-certificates", false, "without --trusted-root, admit certificate-signed releases on the certificate's key alone, without validating the certificate (not recommended: anyone can mint a certificate for any key)")
-	fl.StringVar(&f.writeTokens, "write-tokens", "", "writers file (mode 0600): lines '<name> <token> [kinds=raw,release,decision] [systems=pattern,...]'; every write then needs Authorization: Bearer <token> (default: anyone may write); reloaded on SIGHUP")
+	fl.StringVar(&f.writeTokens, "write-tokens", "", "writers file (mode 0600): lines '<name> <token> [kinds=raw,release,decision,access,evaluation] [systems=pattern,...]'; every write then needs Authorization: Bearer <token> (default: anyone may write); reloaded on SIGHUP")
 	fl.StringVar(&f.allowedHosts, "allowed-hosts", "", "comma-separated Host names served (others get 421); default any")
 	fl.Float64Var(&f.rateLimit, "rate-limit", -1, "requests per second per writer and per client address, beyond which 429 (0: off; default: off on a loopback listener, 200 otherwise)")
 	fl.IntVar(&f.rateBurst, "rate-burst", 0, "burst of the rate limit (default twice --rate-limit)")
@@ -242,6 +245,8 @@ func serve(cmd *cobra.Command, f serveFlags) error {
 		RateLimit:    rateLimit, RateBurst: f.rateBurst,
 		MaxRequests:      f.maxRequests,
 		SubmissionMemory: f.memoryLimit / 4,
+		MaxClockSkew:     clockSkew(f.maxClockSkew),
+		MaxRecordAge:     f.maxRecordAge,
 	}
 	if trusted != nil {
 		apiCfg.TrustedRoot = trusted
@@ -446,4 +451,14 @@ func defaultOrigin() string {
 		h = "localhost"
 	}
 	return h + "/tlog"
+}
+
+// clockSkew maps --max-clock-skew to api.Config.MaxClockSkew, where 0
+// means the default: a flag of 0 refuses any time ahead of the clock (to
+// the nanosecond).
+func clockSkew(d time.Duration) time.Duration {
+	if d == 0 {
+		return time.Nanosecond
+	}
+	return d
 }

@@ -48,7 +48,7 @@ it from TLOG_TOKEN). The log keeps only the token's SHA-256.`,
 	}
 	fl := newCmd.Flags()
 	fl.StringVar(&name, "name", "", "writer name, shown in logs and refusals (required)")
-	fl.StringVar(&kinds, "kinds", "", "kinds the writer may log: raw, release, decision (default: all)")
+	fl.StringVar(&kinds, "kinds", "", "kinds the writer may log: raw, release, decision, access, evaluation (default: all)")
 	fl.StringVar(&systems, "systems", "", "system names or patterns (* matches anything) its decision records must name (default: any)")
 	cmd.AddCommand(newCmd)
 	return cmd

@@ -239,6 +239,30 @@ class ClientTest(ServerCase):
         with self.assertRaises(APIError):
             list(c.search(digest="sha256:xyz"))
 
+    def test_access_and_evaluation(self):
+        c = self.client()
+        acc = {"system": "kyc-screening", "event_id": "py-open-1", "time": "2026-12-02T09:12:40Z",
+               "actor": {"type": "person", "id": "analyst-py"}, "action": "read",
+               "resource": {"type": "customer-file", "id": C1}, "purpose": "kyc-review",
+               "legal_basis": "GDPR Art. 6(1)(c)", "labels": {}}
+        ev = {"system": "kyc-screening", "evaluation_id": "py-ev-1", "time": "2026-11-20T10:00:00Z",
+              "model": {"name": "acme/kyc-risk", "version": "2.0"}, "dataset": {"name": "holdout", "commitment": C2},
+              "metrics": {"auroc": 0.9120, "n": 12480}, "evaluator": "qa"}
+        (ra,) = c.log_access([acc])
+        (re_,) = c.log_evaluations([ev])
+        self.assertTrue(ra.proven and re_.proven)
+        self.assertEqual(json.loads(ra.entry)["kind"], "access/v1")
+        self.assertEqual(json.loads(re_.entry)["metrics"], {"auroc": 0.912, "n": 12480})
+        self.assertEqual(list(c.search(actor="analyst-py")), [ra.index])
+        self.assertEqual(list(c.search(event="py-ev-1")), [re_.index])
+        # Logged again: the same index, a duplicate.
+        (again,) = c.log_access([acc])
+        self.assertEqual((again.index, again.duplicate), (ra.index, True))
+        bad = dict(acc, action="peek")
+        with self.assertRaises(APIError) as cm:
+            c.log_access([bad])
+        self.assertEqual(cm.exception.status, 400)
+
     def test_attest(self):
         from cryptography.hazmat.primitives import hashes, serialization
         from cryptography.hazmat.primitives.asymmetric import ec

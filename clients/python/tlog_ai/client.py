@@ -668,6 +668,44 @@ class Client:
             start = end
         return out
 
+    def log_access(self, records: Iterable[Mapping[str, Any]]) -> List[Receipt]:
+        """Log data-access records (``access/v1``: who read which records,
+        for what purpose, under which legal basis) as NDJSON batches of at
+        most 10,000; return their receipts, in order. The log validates and
+        canonicalizes them; every receipt is a full one, its inclusion
+        proof checked against a verified checkpoint, and its entry must
+        read as the record sent (the same fields and values, empty optional
+        ones left out, ``"kind":"access/v1"`` added)."""
+        return self._log_records("/api/v1/access", "access/v1", records)
+
+    def log_evaluations(self, records: Iterable[Mapping[str, Any]]) -> List[Receipt]:
+        """Log evaluation records (``evaluation/v1``: a model version's
+        metrics on a dataset); checked as :meth:`log_access` checks."""
+        return self._log_records("/api/v1/evaluations", "evaluation/v1", records)
+
+    def _log_records(self, path: str, kind: str, records: Iterable[Mapping[str, Any]]) -> List[Receipt]:
+        recs = [dict(r) for r in records]
+        lines = [json.dumps(r, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8") for r in recs]
+        out: List[Receipt] = []
+        params: Dict[str, str] = {"wait": "witnessed"} if self.policy is not None else {}
+        for start in range(0, len(lines), MAX_BATCH):
+            chunk = lines[start : start + MAX_BATCH]
+            body = b"\n".join(chunk) + b"\n"
+            status, _, data = self._request("POST", path, params, body, "application/x-ndjson", write=True)
+            raws = [json.loads(ln) for ln in data.split(b"\n") if ln.strip()]
+            if len(raws) != len(chunk):
+                raise ProtocolError(f"sent {len(chunk)} records, got {len(raws)} receipts (the records may be logged: retry)")
+            checked: Dict[str, Checkpoint] = {}
+            for i, raw in enumerate(raws):
+                r = self._receipt(raw, None, None, checked, status)
+                if r.entry is None or r.checkpoint is None:
+                    raise ProtocolError(f"record {start + i + 1}: the log answered a receipt without its entry and proof")
+                got = json.loads(r.entry)
+                if got.pop("kind", None) != kind or got != _without_empty(recs[start + i]):
+                    raise LeafMismatchError(f"record {start + i + 1}: the log logged another record than the one sent (index {r.index})")
+                out.append(r)
+        return out
+
     def attest(
         self,
         envelope: Union[None, Mapping[str, Any], str, bytes] = None,
@@ -734,19 +772,25 @@ class Client:
         limit: Optional[int] = None,
         page_size: int = 100,
         identity: Optional[str] = None,
+        actor: Optional[str] = None,
+        resource: Optional[str] = None,
+        purpose: Optional[str] = None,
+        event: Optional[str] = None,
     ) -> Iterator[int]:
         """Iterate over the indices of entries indexed under one term
-        (exactly one of ``digest``, ``model``, ``signer``, ``system`` and
+        (exactly one of ``digest``, ``model``, ``signer``, ``system``,
         ``identity`` — the verified certificate identity of a keyless
-        release),
+        release — and, for access records, ``actor``, ``resource``,
+        ``purpose``, ``event`` (also evaluations' ``evaluation_id``)),
         newest first, following ``next_cursor`` page after page (of
         ``page_size``, 1…1000). ``limit`` caps the number of indices
         yielded (``None``: all). ``kind`` is ``model-release/v1`` or
         ``decision/v1``. Search results are **not authenticated** (prove
         each hit with :meth:`entry`)."""
-        given = [(k, v) for k, v in (("digest", digest), ("model", model), ("signer", signer), ("system", system), ("identity", identity)) if v is not None]
+        given = [(k, v) for k, v in (("digest", digest), ("model", model), ("signer", signer), ("system", system), ("identity", identity),
+                                     ("actor", actor), ("resource", resource), ("purpose", purpose), ("event", event)) if v is not None]
         if len(given) != 1:
-            raise ValueError("give exactly one of digest, model, signer, system, identity")
+            raise ValueError("give exactly one of digest, model, signer, system, identity, actor, resource, purpose, event")
         params: Dict[str, Any] = {given[0][0]: given[0][1]}
         if kind is not None:
             params["kind"] = kind
@@ -1001,3 +1045,14 @@ class _TileAuth:
         if level > 0:
             self._cache[(level, n)] = data
         return data
+
+
+def _without_empty(v: Any) -> Any:
+    """v with the members the log's canonical form leaves out (empty
+    strings, lists and objects; nulls) removed, recursively."""
+    if isinstance(v, dict):
+        out = {k: _without_empty(x) for k, x in v.items()}
+        return {k: x for k, x in out.items() if x not in ("", None, [], {})}
+    if isinstance(v, list):
+        return [_without_empty(x) for x in v]
+    return v
