@@ -316,7 +316,7 @@ func sweepCases(size uint64, recs []string, single, pemJSON string) []sweepCase 
 	reads := []string{"/checkpoint", "/tile/0/000", "/tile/entries/000", "/healthz", "/metrics",
 		"/api/v1/proofs/inclusion?index=1", "/api/v1/proofs/consistency?old=1", "/api/v1/entries/1",
 		"/api/v1/entries/1/tlog-proof", "/api/v1/blobs/sha256:" + hex64, "/api/v1/search?system=sweep-a"}
-	writes := []string{"/add", "/api/v1/attestations", "/api/v1/decisions"}
+	writes := []string{"/add", "/api/v1/attestations", "/api/v1/decisions", "/api/v1/access", "/api/v1/evaluations"}
 	for _, p := range reads {
 		for _, m := range []string{http.MethodPost, http.MethodPut, http.MethodDelete, http.MethodPatch, "BREW", "TRACE"} {
 			add(st(405), sweepCase{name: m + " " + p, method: m, path: p, contentType: ctJSON, body: []byte(newRec)})
@@ -491,15 +491,21 @@ func sweepCases(size uint64, recs []string, single, pemJSON string) []sweepCase 
 		post("attestation ?"+q, att+"?"+q, ctJSON, []byte(`{"envelope":{},"public_key":"x"}`), st(400))
 	}
 
-	// ---- POST /api/v1/decisions ----
+	// ---- POST /api/v1/decisions (and the other record endpoints) ----
 	const dec = decisionsPath
-	for _, ct := range []string{"text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x",
-		"application/xml", "invalid;;", "application/ndjson", "application/jsonl"} {
-		post("decision Content-Type "+ct, dec, ct, []byte(newRec), st(415))
-	}
-	for _, q := range []string{"receipts=bogus", "wait=witnessed", "wait=bogus", "receipts=compact&receipts=compact",
-		"unknown=1", "receipts=%zz", "receipts=compact%00"} {
-		post("decision ?"+q, dec+"?"+q, ctJSON, []byte(newRec), st(400))
+	for _, p := range []string{dec, "/api/v1/access", "/api/v1/evaluations"} {
+		for _, ct := range []string{"text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x",
+			"application/xml", "invalid;;", "application/ndjson", "application/jsonl"} {
+			post(p+" Content-Type "+ct, p, ct, []byte(newRec), st(415))
+		}
+		for _, q := range []string{"receipts=bogus", "wait=witnessed", "wait=bogus", "receipts=compact&receipts=compact",
+			"unknown=1", "receipts=%zz", "receipts=compact%00"} {
+			post(p+" ?"+q, p+"?"+q, ctJSON, []byte(newRec), st(400))
+		}
+		// A decision record is no record of the other kinds.
+		if p != dec {
+			post(p+" decision record", p, ctJSON, []byte(newRec), st(400))
+		}
 	}
 	// Wrong JSON types and bad values, field by field, as a single
 	// record (400, no lines) and as line 2 of a batch (400 naming line 2).

@@ -2,7 +2,6 @@ package attest
 
 import (
 	"fmt"
-	"slices"
 	"strconv"
 	"unicode/utf8"
 )
@@ -54,13 +53,8 @@ func appendCanonical(buf []byte, v any) ([]byte, error) {
 		}
 		return appendCanonical(buf, m)
 	case map[string]any:
-		keys := make([]string, 0, len(v))
-		for k := range v {
-			keys = append(keys, k)
-		}
-		slices.SortFunc(keys, compareUTF16)
 		buf = append(buf, '{')
-		for i, k := range keys {
+		for i, k := range canonicalKeys(v) {
 			if i > 0 {
 				buf = append(buf, ',')
 			}

@@ -2,7 +2,6 @@ package attest
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -249,23 +248,7 @@ func (d *Decision) Canonical() []byte {
 	b = append(b, `},"decision_id":`...)
 	b = appendString(b, d.DecisionID)
 	b = append(b, `,"kind":"`+KindDecision+`"`...)
-	if len(d.Labels) > 0 {
-		b = append(b, `,"labels":{`...)
-		keys := make([]string, 0, len(d.Labels))
-		for k := range d.Labels {
-			keys = append(keys, k)
-		}
-		slices.SortFunc(keys, compareUTF16)
-		for i, k := range keys {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendString(b, k)
-			b = append(b, ':')
-			b = appendString(b, d.Labels[k])
-		}
-		b = append(b, '}')
-	}
+	b = appendLabels(b, d.Labels)
 	b = append(b, `,"model":{`...)
 	if d.Model.Digest != "" {
 		b = append(b, `"digest":`...)

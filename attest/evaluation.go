@@ -3,7 +3,6 @@ package attest
 import (
 	"fmt"
 	"math"
-	"slices"
 )
 
 // Evaluation is an evaluation/v1 record: the measured performance of a
@@ -209,12 +208,7 @@ func (e *Evaluation) Canonical() []byte {
 	b = append(b, `,"kind":"`+KindEvaluation+`"`...)
 	b = appendLabels(b, e.Labels)
 	b = append(b, `,"metrics":{`...)
-	keys := make([]string, 0, len(e.Metrics))
-	for k := range e.Metrics {
-		keys = append(keys, k)
-	}
-	slices.SortFunc(keys, compareUTF16)
-	for i, k := range keys {
+	for i, k := range canonicalKeys(e.Metrics) {
 		if i > 0 {
 			b = append(b, ',')
 		}

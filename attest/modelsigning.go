@@ -70,6 +70,7 @@ package attest
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -755,23 +756,13 @@ func compareModelResources(a, b ModelResource) int {
 	if c := slices.Compare(ka.parts, kb.parts); c != 0 {
 		return c
 	}
-	if c := compareInt(ka.start, kb.start); c != 0 {
+	if c := cmp.Compare(ka.start, kb.start); c != 0 {
 		return c
 	}
-	if c := compareInt(ka.end, kb.end); c != 0 {
+	if c := cmp.Compare(ka.end, kb.end); c != 0 {
 		return c
 	}
 	return strings.Compare(a.Name, b.Name)
-}
-
-func compareInt(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 type modelSortKey struct {

@@ -385,15 +385,21 @@ func readRecord(line []byte, maxSize int, what string, parse func(r *jsonReader)
 	return nil
 }
 
-// appendStringMap appends a JSON object of strings, keys in UTF-16 order.
-func appendStringMap(b []byte, m map[string]string) []byte {
+// canonicalKeys returns m's keys in the order RFC 8785 writes them (by
+// UTF-16 code units).
+func canonicalKeys[V any](m map[string]V) []string {
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)
 	}
 	slices.SortFunc(keys, compareUTF16)
+	return keys
+}
+
+// appendStringMap appends a JSON object of strings, keys in UTF-16 order.
+func appendStringMap(b []byte, m map[string]string) []byte {
 	b = append(b, '{')
-	for i, k := range keys {
+	for i, k := range canonicalKeys(m) {
 		if i > 0 {
 			b = append(b, ',')
 		}

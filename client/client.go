@@ -166,18 +166,24 @@ func (c *Client) endpoint(path string, q url.Values) string {
 // get fetches path and returns the body of a 200 answer; any other status
 // is a *StatusError.
 func (c *Client) get(ctx context.Context, path string, q url.Values) ([]byte, error) {
-	u := c.endpoint(path, q)
+	return httpGet(ctx, c.hc, c.userAgent, c.endpoint(path, q), maxAnswer)
+}
+
+// httpGet fetches u and returns the body of a 200 answer (at most limit
+// bytes); any other status is a *StatusError (a 404 also matches
+// ErrNotFound).
+func httpGet(ctx context.Context, hc *http.Client, userAgent, u string, limit int64) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return nil, err
 	}
-	req.Header.Set("User-Agent", c.userAgent)
-	resp, err := c.hc.Do(req)
+	req.Header.Set("User-Agent", userAgent)
+	resp, err := hc.Do(req)
 	if err != nil {
 		return nil, err
 	}
 	defer resp.Body.Close()
-	body, err := readLimited(resp.Body, maxAnswer)
+	body, err := readLimited(resp.Body, limit)
 	if err != nil {
 		return nil, fmt.Errorf("GET %s: %w", u, err)
 	}

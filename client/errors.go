@@ -55,6 +55,11 @@ func (e *StatusError) Error() string {
 	return fmt.Sprintf("%s %s: %d %s: %s", e.Method, e.URL, e.Code, http.StatusText(e.Code), e.Reason)
 }
 
+// Is makes errors.Is(err, ErrNotFound) true for a 404.
+func (e *StatusError) Is(target error) bool {
+	return target == ErrNotFound && e.Code == http.StatusNotFound
+}
+
 // Temporary reports whether the same request may succeed later: pushback
 // (503), rate limits (429) and other 5xx answers.
 func (e *StatusError) Temporary() bool {

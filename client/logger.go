@@ -2,6 +2,7 @@ package client
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -127,9 +128,12 @@ type DecisionLogger struct {
 	closed    bool
 	next      uint64           // numbers given so far
 	unsettled map[uint64]*item // queued or in flight
-	failed    []Failed
-	reported  uint64 // Report.To of the last report
-	flushMu   sync.Mutex
+	// low is the smallest record number that may be unsettled: every
+	// number below it is settled (so a Flush need not scan the map).
+	low      uint64
+	failed   []Failed
+	reported uint64 // Report.To of the last report
+	flushMu  sync.Mutex
 }
 
 type item struct {
@@ -164,6 +168,7 @@ func (c *Client) NewDecisionLogger(cfg LoggerConfig) *DecisionLogger {
 		stop:      make(chan struct{}),
 		batches:   make(chan []*item),
 		unsettled: map[uint64]*item{},
+		low:       1,
 	}
 	l.changed = sync.NewCond(&l.mu)
 	l.ctx, l.cancel = context.WithCancel(context.Background())
@@ -364,6 +369,7 @@ func (l *DecisionLogger) confirm(it *item, r Receipt) {
 	}
 	l.mu.Lock()
 	delete(l.unsettled, it.seq)
+	l.advanceLow()
 	l.changed.Broadcast()
 	l.mu.Unlock()
 }
@@ -371,6 +377,7 @@ func (l *DecisionLogger) confirm(it *item, r Receipt) {
 func (l *DecisionLogger) fail(it *item, err error) {
 	l.mu.Lock()
 	delete(l.unsettled, it.seq)
+	l.advanceLow()
 	l.failed = append(l.failed, Failed{Seq: it.seq, Record: it.record, Err: err})
 	l.changed.Broadcast()
 	l.mu.Unlock()
@@ -443,12 +450,18 @@ func (l *DecisionLogger) wait(ctx context.Context, to uint64) error {
 }
 
 func (l *DecisionLogger) unsettledUpTo(to uint64) bool {
-	for seq := range l.unsettled {
-		if seq <= to {
-			return true
+	return l.low <= to && l.low <= l.next
+}
+
+// advanceLow moves low past the records settled; amortized O(1), as
+// numbers only grow. l.mu is held.
+func (l *DecisionLogger) advanceLow() {
+	for l.low <= l.next {
+		if _, ok := l.unsettled[l.low]; ok {
+			return
 		}
+		l.low++
 	}
-	return false
 }
 
 // report accounts for the records numbered (l.reported, to]. Failed also
@@ -479,19 +492,9 @@ func (l *DecisionLogger) report(to uint64, all bool) Report {
 			}
 		}
 	}
-	slices.SortFunc(r.Failed, func(a, b Failed) int { return cmpSeq(a.Seq, b.Seq) })
-	slices.SortFunc(r.Pending, func(a, b Pending) int { return cmpSeq(a.Seq, b.Seq) })
+	slices.SortFunc(r.Failed, func(a, b Failed) int { return cmp.Compare(a.Seq, b.Seq) })
+	slices.SortFunc(r.Pending, func(a, b Pending) int { return cmp.Compare(a.Seq, b.Seq) })
 	r.Confirmed = int(to-l.reported) - inWindow
 	l.reported = to
 	return r
-}
-
-func cmpSeq(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }

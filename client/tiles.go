@@ -11,8 +11,8 @@ import (
 	"github.com/tlogai/tlog/proofs"
 )
 
-// ErrNotFound is returned (wrapped) when the log answers 404 for a tile
-// or checkpoint.
+// ErrNotFound matches (errors.Is) the *StatusError of a 404 answer, e.g.
+// for a tile the log does not serve.
 var ErrNotFound = errors.New("not found")
 
 // TileFetcher reads a c2sp.org/tlog-tiles log over HTTP: its checkpoint,
@@ -142,26 +142,5 @@ func (r tileReader) ReadTiles(tiles []proofs.Tile) ([][]byte, error) {
 func (f *TileFetcher) fetch(ctx context.Context, path string, limit int64) ([]byte, error) {
 	u := *f.base
 	u.Path += "/" + path
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("User-Agent", f.userAgent)
-	resp, err := f.hc.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	b, err := readLimited(resp.Body, limit)
-	if err != nil {
-		return nil, fmt.Errorf("GET %s: %w", u.String(), err)
-	}
-	switch resp.StatusCode {
-	case http.StatusOK:
-		return b, nil
-	case http.StatusNotFound:
-		return nil, fmt.Errorf("GET %s: %w", u.String(), ErrNotFound)
-	default:
-		return nil, statusError(http.MethodGet, u.String(), resp.StatusCode, resp.Header, b)
-	}
+	return httpGet(ctx, f.hc, f.userAgent, u.String(), limit)
 }

@@ -368,9 +368,9 @@ exits 1 if they do not.`,
 			} else if len(saltHex) != 2*attest.SaltSize {
 				return fmt.Errorf("--salt is neither %d hex digits nor a readable file: %w", 2*attest.SaltSize, err)
 			}
-			salt, err := hex.DecodeString(saltHex)
-			if err != nil || len(salt) != attest.SaltSize {
-				return fmt.Errorf("the salt must be %d hex digits", 2*attest.SaltSize)
+			salt, err := parseSalt([]byte(saltHex))
+			if err != nil {
+				return fmt.Errorf("--salt: %w", err)
 			}
 			if err := attest.Open(commitment, salt, content); err != nil {
 				fmt.Fprintf(cmd.ErrOrStderr(), "NOT opened: %v\n", strings.TrimPrefix(err.Error(), attest.ErrInvalid.Error()+": "))
