@@ -974,8 +974,8 @@ func TestPendingAccounting(t *testing.T) {
 	}
 }
 
-// termKeysOf lists the index keys of db as (term, index) pairs, checking
-// that each is well formed.
+// termKeysOf lists the search index of db as term → indices, checking
+// that each key and posting is well formed.
 func termKeysOf(t testing.TB, db pebble.Reader) map[string][]uint64 {
 	t.Helper()
 	it, err := db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixTerm}, UpperBound: []byte{prefixTerm + 1}})
@@ -991,7 +991,13 @@ func termKeysOf(t testing.TB, db pebble.Reader) map[string][]uint64 {
 			t.Fatalf("malformed index key %x", key)
 		}
 		term := string(key[1+w : len(key)-8])
-		out[term] = append(out[term], binary.BigEndian.Uint64(key[len(key)-8:]))
+		err := decodePostings(binary.BigEndian.Uint64(key[len(key)-8:]), it.Value(), func(i uint64) bool {
+			out[term] = append(out[term], i)
+			return true
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := it.Error(); err != nil {
 		t.Fatal(err)
@@ -1155,8 +1161,8 @@ func TestPoolBytesAndBatchBytes(t *testing.T) {
 	}
 	before := l.Stats().Batches
 	var es []Entry
-	// A batch is full once it reaches maxBatchBytes: 25, 50, 75 MiB, then
-	// the fourth entry starts another.
+	// A batch is full once it reaches maxBatchBytes (half a memtable):
+	// two 25 MiB blobs fill one, so four take at least two.
 	for i := range 4 {
 		es = append(es, Entry{Data: []byte(fmt.Sprintf("big %d", i)), Blobs: [][]byte{blob(i, 25<<20)}})
 	}

@@ -23,7 +23,7 @@ type FsckReport struct {
 	Size        uint64 // tree size of the latest checkpoint
 	Checkpoints int    // signed checkpoints checked (history and latest)
 	Nodes       uint64 // node hashes recomputed and compared
-	Terms       uint64 // search index keys checked
+	Terms       uint64 // search index entries (term, entry) checked
 	Blobs       uint64 // blobs re-hashed
 }
 
@@ -216,15 +216,27 @@ func (f *fsck) run() (*FsckReport, error) {
 // is well formed and names an entry of the tree, every blob hashes to its
 // key.
 func (f *fsck) sideData(rep *FsckReport, size uint64) error {
-	_, err := scanPrefix(f.db, []byte{prefixTerm}, func(key, _ []byte) error {
+	_, err := scanPrefix(f.db, []byte{prefixTerm}, func(key, gaps []byte) error {
 		n, w := binary.Uvarint(key[1:])
 		if w <= 0 || uint64(len(key)) != 1+uint64(w)+n+8 {
 			return &FsckError{Index: size, What: fmt.Sprintf("malformed search index key %x", key)}
 		}
-		if i := binary.BigEndian.Uint64(key[len(key)-8:]); i >= size {
-			return &FsckError{Index: i, What: fmt.Sprintf("search term %q names entry %d, beyond the tree of size %d", key[1+w:len(key)-8], i, size)}
+		term := key[1+w : len(key)-8]
+		var i uint64
+		beyond := false
+		err := decodePostings(binary.BigEndian.Uint64(key[len(key)-8:]), gaps, func(j uint64) bool {
+			i, beyond = j, j >= size
+			if !beyond {
+				rep.Terms++
+			}
+			return !beyond
+		})
+		if err != nil {
+			return &FsckError{Index: size, What: fmt.Sprintf("search term %q: %v", term, err)}
 		}
-		rep.Terms++
+		if beyond {
+			return &FsckError{Index: i, What: fmt.Sprintf("search term %q names entry %d, beyond the tree of size %d", term, i, size)}
+		}
 		return f.ctx.Err()
 	})
 	if err != nil {

@@ -10,8 +10,10 @@ import "encoding/binary"
 //	                           level and index (level 0: leaf hashes)
 //	d <leaf hash:32>         → index:8, the dedup index
 //	c <size:8>               → signed checkpoint note of that size (history)
-//	x <len:uvarint> <term> <index:8>
-//	                         → empty: entry index has search term (Search)
+//	x <len:uvarint> <term> <first:8>
+//	                         → postings: entries first, first+Δ1, first+Δ1+Δ2…
+//	                           have search term (Search); Δ uvarints > 0,
+//	                           empty for first alone (see postings.go)
 //	b <sha256:32>            → a blob with that SHA-256 (Blob)
 //	m checkpoint             → the latest signed checkpoint note
 //	m vkey                   → verifier key of the log's signer
@@ -39,11 +41,14 @@ var (
 	keyWitnessed = []byte("mwitnessed")
 )
 
-// storeVersion is written at creation and checked on open. Version 2 has
-// the search index (x) and blobs (b); a version-1 store has neither and is
-// upgraded in place on open (see upgradeStore).
+// storeVersion is written at creation and checked on open. Version 2 added
+// the search index (x) and blobs (b); version 3 lets one index key list
+// every entry of a batch with its term (a version-2 key, with an empty
+// value, is the posting of its index alone). Older stores are upgraded in
+// place on open (see upgradeStore); older binaries refuse newer stores.
 const (
-	storeVersion  = "tlog-store-2"
+	storeVersion  = "tlog-store-3"
+	storeVersion2 = "tlog-store-2"
 	storeVersion1 = "tlog-store-1"
 )
 

@@ -114,8 +114,8 @@ func (l *Log) recover() (*sequencer, error) {
 	if err != nil {
 		return nil, err
 	}
-	if string(version) == storeVersion1 {
-		if err := l.upgradeStore(); err != nil {
+	if string(version) == storeVersion1 || string(version) == storeVersion2 {
+		if err := l.upgradeStore(string(version)); err != nil {
 			return nil, err
 		}
 		version = []byte(storeVersion)
@@ -247,15 +247,20 @@ func getKey(db pebble.Reader, key []byte) ([]byte, error) {
 	return out, nil
 }
 
-// upgradeStore moves a version-1 store to version 2. Version 1 (logs of raw
-// entries) has no search index and no blobs, so only the version changes;
-// a version-1 store that has either was written by a development build
-// whose search terms this binary cannot read, and is refused.
+// upgradeStore moves a version-1 or version-2 store to the current version.
+// Only the version changes: version 1 (logs of raw entries) has no search
+// index and no blobs, and version 2's index keys are postings of one entry
+// each. A version-1 store that has index keys or blobs was written by a
+// development build whose search terms this binary cannot read, and is
+// refused.
 //
-// If we crash before the synced write, the store is still version 1 and
+// If we crash before the synced write, the store keeps its old version and
 // the next open upgrades it again.
-func (l *Log) upgradeStore() error {
+func (l *Log) upgradeStore(from string) error {
 	for _, prefix := range []byte{prefixTerm, prefixBlob} {
+		if from != storeVersion1 {
+			break
+		}
 		n, err := scanPrefixCount(l.db, []byte{prefix})
 		if err != nil {
 			return err
@@ -267,7 +272,7 @@ func (l *Log) upgradeStore() error {
 	if err := l.db.Set(keyVersion, []byte(storeVersion), pebble.Sync); err != nil {
 		return fmt.Errorf("couldn't upgrade the store format: %w", err)
 	}
-	l.logger.Info("store format upgraded", "from", storeVersion1, "to", storeVersion)
+	l.logger.Info("store format upgraded", "from", from, "to", storeVersion)
 	return nil
 }
 

@@ -40,12 +40,32 @@ func (l *Log) Search(ctx context.Context, term []byte, before uint64, limit int)
 	}
 	defer it.Close()
 	var out []uint64
+	var page []uint64
 	for ok := it.Last(); ok && len(out) < limit; ok = it.Prev() {
 		key := it.Key()
 		if len(key) != len(prefix)+8 {
 			return nil, fmt.Errorf("%w: index key %x has the wrong length", ErrCorrupt, key)
 		}
-		out = append(out, binary.BigEndian.Uint64(key[len(prefix):]))
+		gaps, err := it.ValueAndErr()
+		if err != nil {
+			return nil, fmt.Errorf("couldn't read store: %w", err)
+		}
+		// A posting lists its entries in increasing order: collect those
+		// below before, then take them newest first.
+		page = page[:0]
+		err = decodePostings(binary.BigEndian.Uint64(key[len(prefix):]), gaps, func(i uint64) bool {
+			if i >= before {
+				return false
+			}
+			page = append(page, i)
+			return true
+		})
+		if err != nil {
+			return nil, err
+		}
+		for j := len(page) - 1; j >= 0 && len(out) < limit; j-- {
+			out = append(out, page[j])
+		}
 	}
 	if err := it.Error(); err != nil {
 		return nil, fmt.Errorf("couldn't read store: %w", err)

@@ -34,8 +34,10 @@ type sequencer struct {
 	// key is scratch space for building keys (Pebble copies them).
 	key   []byte
 	batch []*Future
-	// bytes counts the entry and blob bytes of the batch being filled.
+	// bytes counts the memtable bytes of the batch being filled (batchCost).
 	bytes int64
+	// post collects the search index keys of the batch being integrated.
+	post postings
 	// keys and found are scratch space of lookupBatch.
 	keys  []*proofs.Hash
 	found map[proofs.Hash]uint64
@@ -133,11 +135,37 @@ type fatalError struct{ err error }
 func (e fatalError) Error() string { return e.err.Error() }
 func (e fatalError) Unwrap() error { return e.err }
 
-// maxBatchBytes: a batch is full once its entries and blobs reach this
-// many bytes. A batch is one Pebble batch, held in memory until its commit
-// (and Pebble refuses batches of 4 GiB); it may exceed this by its last
-// entry.
-const maxBatchBytes = 64 << 20
+// maxBatchBytes: a batch is full once the memtable space its keys and
+// values take reaches this many bytes (see batchCost). A batch is one
+// Pebble batch, held in memory until its commit; it may exceed this by its
+// last entry. Pebble applies a batch of at least half a memtable as a
+// "flushable batch" instead: sorted, flushed on its own to a small L0 table
+// and compacted — twice the CPU per record measured for 10,000-line bulk
+// requests (BenchmarkAccessBulk) — so batches stop short of that.
+const maxBatchBytes = memTableSize/2 - 1<<20
+
+// memNodeOverhead is what Pebble's memtable adds to each key and value:
+// its skiplist node (a tower of 20 links, offsets and sizes, 184 bytes on
+// 64-bit), the key's 8-byte trailer and alignment padding. Pebble counts
+// a batch's size against its large-batch threshold the same way
+// (arenaskl.MaxNodeSize), so the estimate is exact up to padding.
+const memNodeOverhead = 200
+
+// batchCost returns the memtable bytes f's keys take in a batch at most: its
+// entry, dedup key, blobs, the two hash nodes an appended leaf adds on
+// average (its leaf hash, and one parent every other leaf), and an index
+// key per term (the worst case: terms no other entry of the batch has).
+func batchCost(f *Future) int64 {
+	n := int64(9 + len(f.entry) + 33 + 8 + 2*(10+32))
+	keys := int64(4 + len(f.terms) + len(f.blobs))
+	for _, t := range f.terms {
+		n += int64(1 + binary.MaxVarintLen16 + len(t) + 8)
+	}
+	for _, b := range f.blobs {
+		n += int64(33 + len(b.data))
+	}
+	return n + keys*memNodeOverhead
+}
 
 // add appends f, just taken from the pool, to batch; a batch starts empty
 // (len 0), which resets the byte count.
@@ -145,7 +173,8 @@ func (s *sequencer) add(batch []*Future, f *Future) []*Future {
 	if len(batch) == 0 {
 		s.bytes = 0
 	}
-	s.bytes += s.l.take(f).size
+	s.l.take(f)
+	s.bytes += batchCost(f)
 	return append(batch, f)
 }
 
@@ -244,8 +273,7 @@ func (s *sequencer) integrate(batch []*Future, commits chan<- *pending) error {
 		s.key = dedupKey(s.key, &f.leaf)
 		b.Set(s.key, idx[:], nil)
 		for _, t := range f.terms {
-			s.key = termKey(s.key, t, i)
-			b.Set(s.key, nil, nil)
+			s.post.add(t, i)
 		}
 		for j := range f.blobs {
 			s.key = blobKey(s.key, &f.blobs[j].sum)
@@ -257,6 +285,13 @@ func (s *sequencer) integrate(batch []*Future, commits chan<- *pending) error {
 		s.inBatch[f.leaf] = i
 		f.res = Result{Index: i}
 	}
+
+	for j := range s.post.lists {
+		p := &s.post.lists[j]
+		s.key = termKey(s.key, p.term, p.first)
+		b.Set(s.key, p.gaps, nil)
+	}
+	s.post.reset()
 
 	if s.rng.End() == start {
 		// Only duplicates: nothing to write.

@@ -140,7 +140,7 @@ func TestDecideSurvivesKill(t *testing.T) {
 	late := []decisionRec{decisionRecord("kill9-late", 0), decisionRecord("kill9-late", 1), decisionRecord("kill9-late", 2)}
 	all := slices.Concat(recs, early, late)
 	want := make(map[string]string, len(all)) // canonical entry → system
-	wantTerms := 0                            // search index keys: system, model, and the model digest if any
+	wantTerms := 0                            // search index entries: system, model, and the model digest if any
 	for _, r := range all {
 		if _, dup := want[r.entry]; dup {
 			t.Fatalf("the generator made the same entry twice:\n%s", r.entry)
@@ -348,13 +348,13 @@ func TestDecideSurvivesKill(t *testing.T) {
 	s2.checkNoRace()
 	r := runTlogFor(t, decideCrashTimeout, nil, "fsck", "--data", data)
 	expectOK(t, "fsck after the kill", r)
-	m := regexp.MustCompile(`^ok: (\S+): (\d+) entries, \d+ node hashes, (\d+) signed checkpoints, (\d+) search index keys and (\d+) blobs verified in \S+\n$`).FindStringSubmatch(r.stdout)
+	m := regexp.MustCompile(`^ok: (\S+): (\d+) entries, \d+ node hashes, (\d+) signed checkpoints, (\d+) search index entries and (\d+) blobs verified in \S+\n$`).FindStringSubmatch(r.stdout)
 	switch {
 	case m == nil:
 		logResult(t, "fsck after the kill", r)
 		t.Errorf("fsck: stdout %q is not the summary line with the search index and blob counts", r.stdout)
 	case m[1] != aiOrigin || m[2] != strconv.FormatInt(size, 10) || m[4] != strconv.Itoa(wantTerms) || m[5] != "0":
-		t.Errorf("fsck: %q; want origin %s, %d entries, %d search index keys (one per term of each record, none twice) and 0 blobs", strings.TrimSpace(r.stdout), aiOrigin, size, wantTerms)
+		t.Errorf("fsck: %q; want origin %s, %d entries, %d search index entries (one per term of each record, none twice) and 0 blobs", strings.TrimSpace(r.stdout), aiOrigin, size, wantTerms)
 	}
 	t.Logf("%s (whole test %v)", strings.TrimSpace(r.stdout), time.Since(start).Round(time.Millisecond))
 }

@@ -40,7 +40,7 @@ The log must be stopped (fsck takes the store's lock).`,
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "ok: %s: %d entries, %d node hashes, %d signed checkpoints, %d search index keys and %d blobs verified in %s\n",
+			fmt.Fprintf(cmd.OutOrStdout(), "ok: %s: %d entries, %d node hashes, %d signed checkpoints, %d search index entries and %d blobs verified in %s\n",
 				rep.Origin, rep.Size, rep.Nodes, rep.Checkpoints, rep.Terms, rep.Blobs, time.Since(start).Round(time.Millisecond))
 			return nil
 		},
