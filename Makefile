@@ -5,11 +5,17 @@ GO ?= go
 PYTHON ?= python3
 BIN := bin
 
-.PHONY: run test test-python bench build fmt vet race clean crash-test soak fuzz vectors
+.PHONY: install run test test-python bench build fmt vet race clean crash-test soak fuzz vectors
 
+# -buildvcs=auto stamps the git revision into the binaries (tlog version)
+# even where GOFLAGS turns it off.
 build:
-	$(GO) build -o $(BIN)/tlog ./cmd/tlog
-	$(GO) build -o $(BIN)/witness ./cmd/witness
+	$(GO) build -buildvcs=auto -o $(BIN)/tlog ./cmd/tlog
+	$(GO) build -buildvcs=auto -o $(BIN)/witness ./cmd/witness
+
+# Install both commands into $(GOBIN) (or $(GOPATH)/bin).
+install:
+	$(GO) install -buildvcs=auto ./cmd/tlog ./cmd/witness
 
 run: build
 	$(BIN)/tlog serve

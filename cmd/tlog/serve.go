@@ -21,6 +21,7 @@ import (
 
 	"github.com/tlogai/tlog/api"
 	"github.com/tlogai/tlog/attest"
+	"github.com/tlogai/tlog/internal/flagconfig"
 	"github.com/tlogai/tlog/internal/keyfile"
 	"github.com/tlogai/tlog/internal/serving"
 	"github.com/tlogai/tlog/log"
@@ -129,6 +130,7 @@ finishes those in flight and closes the store.`,
 	fl.StringVar(&f.tlsKey, "tls-key", "", "TLS private key (PEM, mode 0600)")
 	fl.StringVar(&f.clientCA, "client-ca", "", "CA certificates (PEM) of writers' client certificates: a writer may present one instead of a token, named by the certificate's subject common name")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	flagconfig.Bind(cmd, "TLOG")
 	return cmd
 }
 

@@ -25,6 +25,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/tlogai/tlog/internal/flagconfig"
 	"github.com/tlogai/tlog/internal/keyfile"
 	"github.com/tlogai/tlog/internal/serving"
 	"github.com/tlogai/tlog/signer"
@@ -42,7 +43,7 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(keygenCmd(), serveCmd(), watchCmd())
+	root.AddCommand(keygenCmd(), serveCmd(), watchCmd(), versionCmd())
 	if err := root.Execute(); err != nil {
 		var ee exitError
 		if errors.As(err, &ee) {
@@ -284,6 +285,7 @@ SIGINT stop.`,
 	cmd.Flags().StringVar(&tlsCert, "tls-cert", "", "TLS certificate chain (PEM); with --tls-key, serve HTTPS (TLS 1.2+); reloaded on SIGHUP")
 	cmd.Flags().StringVar(&tlsKey, "tls-key", "", "TLS private key (PEM, mode 0600)")
 	cmd.Flags().IntVar(&maxConns, "max-connections", 1024, "most open connections; beyond, new ones wait to be accepted")
+	flagconfig.Bind(cmd, "WITNESS")
 	return cmd
 }
 
@@ -354,5 +356,6 @@ tlog-tiles log. With --once: one round, exit 0 when consistent, 1 on a fork
 	cmd.Flags().StringVar(&logKeyFn, "log-key", "", "the log's verifier key file (required)")
 	cmd.Flags().DurationVar(&interval, "interval", 10*time.Second, "time between rounds")
 	cmd.Flags().BoolVar(&once, "once", false, "one round, then exit 0 (consistent), 1 (fork) or 2 (could not check)")
+	flagconfig.Bind(cmd, "WITNESS")
 	return cmd
 }
