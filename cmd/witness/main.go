@@ -293,11 +293,12 @@ func watchCmd() *cobra.Command {
 	var (
 		sf               stateFlags
 		logURL, logKeyFn string
+		listen           string
 		interval         time.Duration
 		once             bool
 	)
 	cmd := &cobra.Command{
-		Use:   "watch --log URL --log-key FILE --key FILE [--data DIR] [--interval 10s] [--once]",
+		Use:   "watch --log URL --log-key FILE --key FILE [--data DIR] [--interval 10s] [--once] [--listen ADDR]",
 		Short: "Follow a tiles log that does not push, and cosign what is consistent",
 		Long: `Fetches the log's checkpoint, builds the consistency proof from the witness's
 last cosigned size itself, from the log's c2sp.org/tlog-tiles tiles, and
@@ -326,6 +327,13 @@ tlog-tiles log. With --once: one round, exit 0 when consistent, 1 on a fork
 			wt := &witness.Watcher{W: w, LogURL: logURL, HTTP: &http.Client{Timeout: 30 * time.Second}}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, syscall.SIGINT)
 			defer stop()
+			if listen != "" && !once {
+				stopServing, err := serveReads(listen, w, logger)
+				if err != nil {
+					return err
+				}
+				defer stopServing()
+			}
 			if once {
 				size, err := wt.Step(ctx)
 				switch {
@@ -356,6 +364,42 @@ tlog-tiles log. With --once: one round, exit 0 when consistent, 1 on a fork
 	cmd.Flags().StringVar(&logKeyFn, "log-key", "", "the log's verifier key file (required)")
 	cmd.Flags().DurationVar(&interval, "interval", 10*time.Second, "time between rounds")
 	cmd.Flags().BoolVar(&once, "once", false, "one round, then exit 0 (consistent), 1 (fork) or 2 (could not check)")
+	cmd.Flags().StringVar(&listen, "listen", "", "publish what it cosigns: serve the witness's read API (GET /<hex sha256(origin)>/checkpoint, /forks, /metrics, /healthz) on this address; add-checkpoint is refused (405) (default: no server)")
 	flagconfig.Bind(cmd, "WITNESS")
 	return cmd
+}
+
+// serveReads serves the witness's read API on addr (witness watch
+// --listen): what it cosigned and the evidence it kept. Writes are refused
+// with 405: a watching witness takes checkpoints only from its own rounds.
+// The returned function stops the server.
+func serveReads(addr string, w *witness.Witness, logger *slog.Logger) (func(), error) {
+	ln, err := serving.Listen(addr, 1024, nil)
+	if err != nil {
+		return nil, err
+	}
+	h := witness.Handler(w)
+	srv := &http.Server{
+		Handler: serving.Headers(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+			if r.Method != http.MethodGet && r.Method != http.MethodHead {
+				rw.Header().Set("Allow", "GET, HEAD")
+				http.Error(rw, "witness watch publishes reads only: it cosigns from its own rounds", http.StatusMethodNotAllowed)
+				return
+			}
+			h.ServeHTTP(rw, r)
+		})),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       30 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
+	}
+	go srv.Serve(ln)
+	logger.Info("listening", "addr", ln.Addr().String(), "name", w.Name(), "reads only", true)
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	}, nil
 }
