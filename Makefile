@@ -5,7 +5,7 @@ GO ?= go
 PYTHON ?= python3
 BIN := bin
 
-.PHONY: install run test test-python bench build fmt vet race clean crash-test soak fuzz vectors
+.PHONY: browser install run test test-python bench build fmt vet race clean crash-test soak fuzz vectors
 
 # -buildvcs=auto stamps the git revision into the binaries (tlog version)
 # even where GOFLAGS turns it off.
@@ -21,12 +21,25 @@ run: build
 	$(BIN)/tlog serve
 
 # gofmt and vet, every test, then the race detector over the packages with
-# concurrency (the log's sequencer, its HTTP surface, the client), and the
-# Python SDK's tests against a real tlog serve.
-test: fmt vet
+# concurrency (the log's sequencer, its HTTP surface, the client, the
+# monitor), and the Python SDK's tests against a real tlog serve.
+test: fmt vet browser
 	$(GO) test -count=1 ./...
-	$(GO) test -count=1 -race ./log/ ./api/ ./witness/ ./client/ ./internal/...
+	$(GO) test -count=1 -race ./log/ ./api/ ./witness/ ./client/ ./monitor/ ./internal/...
 	$(MAKE) test-python
+
+# The explorer's test drives a real headless Chromium (Debian's chromium):
+# installed here with apt-get when missing and we may (root), else the
+# command to run is printed. TLOG_SKIP_BROWSER=1 skips the browser test
+# outside CI (it then says so); with CI set it fails without a browser.
+browser:
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || [ -n "$$TLOG_BROWSER" ] || [ "$$TLOG_SKIP_BROWSER" = 1 ] || \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing chromium for the explorer's browser test (apt-get)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else \
+		echo "the explorer's browser test needs Chromium: sudo apt-get install chromium (or set TLOG_BROWSER=/path/to/chrome, or TLOG_SKIP_BROWSER=1 to skip it)"; exit 1; \
+	fi
 
 # The Python SDK's tests (clients/python), with the standard library and
 # cryptography (pip install cryptography, or Debian's python3-cryptography),
@@ -48,10 +61,11 @@ vet:
 	$(GO) vet ./...
 
 # Go benchmarks (not run by make test): Add throughput, tile reads, proofs,
-# bulk decision records through the API handler.
+# bulk decision records through the API handler, tlog monitor's reading.
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./log/ ./proofs/
 	$(GO) test -run '^$$' -bench DecisionsBulk -benchtime 400000x ./api/
+	$(GO) test -run '^$$' -bench MonitorPass -benchtime 3x ./monitor/
 
 # Every fuzz target of the repository, one after another, FUZZTIME each
 # (make fuzz FUZZTIME=5s in CI). Targets are found by name in the test

@@ -6,7 +6,7 @@ package api
 import (
 	"bytes"
 	"compress/gzip"
-	"fmt"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -20,6 +20,8 @@ import (
 	"golang.org/x/sync/semaphore"
 
 	"github.com/tlogai/tlog/attest"
+	"github.com/tlogai/tlog/explorer"
+	"github.com/tlogai/tlog/internal/telemetry"
 	"github.com/tlogai/tlog/log"
 	"github.com/tlogai/tlog/proofs"
 )
@@ -32,6 +34,20 @@ type Config struct {
 	// Logger receives request errors worth an operator's attention (5xx).
 	// Nil discards them.
 	Logger *slog.Logger
+
+	// AccessLog, when set, receives one line per request at info level,
+	// once it is answered: message "request", fields request_id (also
+	// answered in X-Request-Id), method, route (the route pattern, or
+	// "unmatched"), status, latency_ms, bytes (of the answer's body),
+	// remote and, on authenticated writes, writer (the writer's name).
+	// Nil writes none.
+	AccessLog *slog.Logger
+
+	// Metrics are the server's Prometheus metrics, served at GET /metrics;
+	// New registers the log's counters and the HTTP request metrics on
+	// them. Nil makes new ones (whose batch histograms then stay empty:
+	// the log reports batches to the Metrics its Config.OnBatch names).
+	Metrics *Metrics
 
 	// Witnessed, when set (the log has a witness policy), returns the
 	// latest checkpoint whose cosignatures meet the policy's quorum: its
@@ -169,6 +185,8 @@ type server struct {
 	subs       *submissions
 	// Counters of the AI endpoints, for /metrics.
 	releasesLogged, decisionsLogged, accessLogged, evaluationsLogged, rejected, unauthorized, rateLimitedN, busy atomic.Uint64
+
+	metrics *Metrics // served at /metrics
 }
 
 // Server is the HTTP handler of tlog serve.
@@ -176,6 +194,9 @@ type Server struct {
 	http.Handler
 	s *server
 }
+
+// Metrics returns the server's metrics (Config.Metrics, or those New made).
+func (srv *Server) Metrics() *Metrics { return srv.s.metrics }
 
 // SetWriters replaces the writers (nil opens writing to anyone). Requests
 // in flight finish under the writers they started with.
@@ -246,6 +267,15 @@ func New(cfg Config) *Server {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
+	if cfg.Metrics == nil {
+		cfg.Metrics = NewMetrics()
+		s.cfg.Metrics = cfg.Metrics
+	}
+	s.metrics = cfg.Metrics
+	s.metrics.reg.MustRegister(newStatsCollector(s))
+	// First: the request id, then the count, time and access line of
+	// every request, whatever the guard or the handler answers.
+	e.Use(telemetry.NewHTTP(s.metrics.reg, "tlog").Middleware(telemetry.Options{AccessLog: cfg.AccessLog, Writer: writerName}))
 	e.Use(s.guard)
 
 	// Every read answers HEAD too (net/http sends no body for it).
@@ -254,7 +284,8 @@ func New(cfg Config) *Server {
 	get("/tile/*", s.tile)
 	e.POST("/add", s.add)
 	get("/healthz", s.healthz)
-	get("/metrics", s.metrics)
+	get("/readyz", s.readyz)
+	get("/metrics", echo.WrapHandler(telemetry.MetricsHandler(s.metrics.reg)))
 
 	get("/api/v1/proofs/inclusion", s.inclusion)
 	get("/api/v1/proofs/consistency", s.consistency)
@@ -267,6 +298,11 @@ func New(cfg Config) *Server {
 	get("/api/v1/blobs/:digest", s.blob)
 	get("/api/v1/search", s.search)
 	get("/api/v1/openapi.json", s.openAPI)
+
+	// The log explorer (package explorer): a web page for people, not API.
+	ex := echo.WrapHandler(explorer.New(explorer.Config{Origin: cfg.Log.Origin(), LogKey: cfg.Log.VerifierKey(), WitnessPolicy: cfg.Witnessed != nil}))
+	get("/", ex)
+	get("/explorer/*", ex)
 	return &Server{Handler: e, s: s}
 }
 
@@ -362,39 +398,46 @@ func (s *server) add(c echo.Context) error {
 	return c.Blob(http.StatusOK, contentTypeText, append(body, '\n'))
 }
 
-// GET /healthz: 200 while the log accepts entries, 503 with the reason
-// otherwise.
+// GET /healthz: liveness. 200 while the process serves and a restart
+// would not help; 503 with the reason after a storage failure (a restart,
+// which re-verifies the store, is the remedy) or while the log shuts down.
+// A log halted by a safety check (a witness reported a fork) stays alive:
+// 200, saying that it takes no writes. Restarting it would stop it serving
+// reads and evidence, and hand the decision to sign again to the start-up
+// check instead of to the operator the halt calls for. /readyz says
+// whether it takes writes.
 func (s *server) healthz(c echo.Context) error {
-	if err := s.log.Healthy(); err != nil {
-		return c.String(http.StatusServiceUnavailable, err.Error()+"\n")
+	err := s.log.Healthy()
+	switch {
+	case errors.Is(err, log.ErrHalted):
+		_, reason := status(err)
+		return c.String(http.StatusOK, "alive, but not taking writes: "+reason+" (see /readyz)\n")
+	case err != nil:
+		return &probeError{err}
 	}
 	return c.String(http.StatusOK, "ok\n")
 }
 
-// GET /metrics: the log's counters in the Prometheus text format.
-func (s *server) metrics(c echo.Context) error {
-	st := s.log.Stats()
-	var b strings.Builder
-	metric := func(name, kind, help string, v any) {
-		fmt.Fprintf(&b, "# HELP %s %s\n# TYPE %s %s\n%s %v\n", name, help, name, kind, name, v)
+// GET /readyz: readiness. 200 while the log takes writes; 503 with a
+// one-line reason while it waits for its witnesses' start-up check, once
+// signing halted (a witness reported a fork) or the store failed, and while
+// it shuts down.
+func (s *server) readyz(c echo.Context) error {
+	if err := s.ready(); err != nil {
+		return &probeError{err}
 	}
-	metric("tlog_tree_size", "gauge", "Size of the published tree.", st.Size)
-	metric("tlog_entries_total", "counter", "New entries logged since start.", st.Entries)
-	metric("tlog_duplicates_total", "counter", "Adds answered with an existing index since start.", st.Duplicates)
-	metric("tlog_batches_total", "counter", "Batches committed since start.", st.Batches)
-	metric("tlog_failed_batches_total", "counter", "Batches refused before their commit since start.", st.FailedBatches)
-	metric("tlog_pushback_total", "counter", "Adds refused with 503 because the pool was full.", st.Pushback)
-	metric("tlog_pending_entries", "gauge", "Entries waiting for a batch.", st.Pending)
-	metric("tlog_releases_logged_total", "counter", "New model release attestations logged since start.", s.releasesLogged.Load())
-	metric("tlog_decisions_logged_total", "counter", "New decision records logged since start.", s.decisionsLogged.Load())
-	metric("tlog_access_logged_total", "counter", "New access records logged since start.", s.accessLogged.Load())
-	metric("tlog_evaluations_logged_total", "counter", "New evaluation records logged since start.", s.evaluationsLogged.Load())
-	metric("tlog_submissions_rejected_total", "counter", "Attestation and record (decision, access, evaluation) submissions refused with a 4xx since start.", s.rejected.Load())
-	if s.cfg.Witnessed != nil {
-		size, _, _ := s.cfg.Witnessed()
-		metric("tlog_witnessed_tree_size", "gauge", "Size of the latest checkpoint meeting the witness quorum.", size)
+	return c.String(http.StatusOK, "ready\n")
+}
+
+// ready returns nil while the log takes writes, else why not.
+func (s *server) ready() error {
+	if err := s.log.Healthy(); err != nil {
+		return err
 	}
-	return c.Blob(http.StatusOK, "text/plain; version=0.0.4; charset=utf-8", []byte(b.String()))
+	if s.cfg.AddGate != nil {
+		return s.cfg.AddGate()
+	}
+	return nil
 }
 
 // readBody reads a request body of 1…max bytes: errEmptyBody or

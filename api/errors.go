@@ -58,6 +58,14 @@ func notWitnessedYet(index, size uint64, any bool) error {
 	return notFound(fmt.Sprintf("index %d is not yet in a witnessed checkpoint (witnessed size %d); retry shortly", index, size))
 }
 
+// probeError: GET /healthz or /readyz failing for the reason err (503,
+// with the reason its status would give; Retry-After as for err). Not
+// logged as a failed request: the log said why when it stopped.
+type probeError struct{ err error }
+
+func (e *probeError) Error() string { return e.err.Error() }
+func (e *probeError) Unwrap() error { return e.err }
+
 // httpError is an error that already knows its status.
 type httpError struct {
 	status int
@@ -81,7 +89,11 @@ const retryAfterStorage = "300"
 func status(err error) (int, string) {
 	var he *httpError
 	var ee *echo.HTTPError
+	var pe *probeError
 	switch {
+	case errors.As(err, &pe):
+		_, msg := status(pe.err)
+		return http.StatusServiceUnavailable, msg
 	case errors.As(err, &he):
 		return he.status, he.msg
 	case errors.As(err, new(*rateLimited)):
@@ -161,7 +173,8 @@ func (s *server) handleError(err error, c echo.Context) {
 			"status", code, "reason", firstLine(msg), "request_id", c.Get(ctxRequestID))
 	}
 	if code >= 500 && !errors.Is(err, log.ErrPushback) && !errors.Is(err, log.ErrClosed) && !errors.Is(err, log.ErrTimeout) &&
-		!errors.Is(err, errTooBusy) && !errors.Is(err, log.ErrStorage) && !errors.Is(err, ErrWaitingForWitnesses) {
+		!errors.Is(err, errTooBusy) && !errors.Is(err, log.ErrStorage) && !errors.Is(err, ErrWaitingForWitnesses) &&
+		!errors.As(err, new(*probeError)) {
 		s.cfg.Logger.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err, "request_id", c.Get(ctxRequestID))
 	}
 	switch {

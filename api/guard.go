@@ -15,6 +15,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/tlogai/tlog/internal/serving"
+	"github.com/tlogai/tlog/internal/telemetry"
 )
 
 // Context keys the guard sets for handlers.
@@ -39,9 +40,14 @@ func (s *server) guard(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
 		h := c.Response().Header()
-		id := serving.NewRequestID()
+		// The id the telemetry middleware gave the request (the client's
+		// X-Request-Id when well formed), already on the answer.
+		id := telemetry.RequestID(r.Context())
+		if id == "" {
+			id = serving.NewRequestID()
+			h.Set(telemetry.HeaderRequestID, id)
+		}
 		c.Set(ctxRequestID, id)
-		h.Set("X-Request-Id", id)
 		h.Set("X-Content-Type-Options", "nosniff")
 
 		if err := s.checkHost(r.Host); err != nil {

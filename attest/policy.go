@@ -115,31 +115,8 @@ func ParsePolicy(text []byte) (*Policy, error) {
 		}
 		seen[foldKey(f[0])] = n
 		r := rule{prefix: f[0], allowed: map[string]bool{}}
-		for i := 1; i < len(f); i++ {
-			tok := f[i]
-			switch {
-			case strings.HasPrefix(tok, "identity="):
-				id, err := parseMatcher(strings.TrimPrefix(tok, "identity="))
-				if err != nil {
-					return nil, fmt.Errorf("publisher policy line %d: %q: %v", n, tok, err)
-				}
-				if i+1 >= len(f) || !strings.HasPrefix(f[i+1], "issuer=") {
-					return nil, fmt.Errorf("publisher policy line %d: %q must be followed by issuer=<OIDC issuer> (an identity means nothing without who vouched for it)", n, tok)
-				}
-				i++
-				iss, err := parseMatcher(strings.TrimPrefix(f[i], "issuer="))
-				if err != nil {
-					return nil, fmt.Errorf("publisher policy line %d: %q: %v", n, f[i], err)
-				}
-				r.identities = append(r.identities, identityRule{identity: id, issuer: iss})
-			case strings.HasPrefix(tok, "issuer="):
-				return nil, fmt.Errorf("publisher policy line %d: %q must follow an identity=…", n, tok)
-			default:
-				if _, err := ParseDigest(tok); err != nil {
-					return nil, fmt.Errorf("publisher policy line %d: %q is not a key fingerprint (sha256:<64 lowercase hex>) nor identity=… issuer=…", n, tok)
-				}
-				r.allowed[tok] = true
-			}
+		if err := r.parseSigners(f[1:], "publisher policy", n); err != nil {
+			return nil, err
 		}
 		p.rules = append(p.rules, r)
 	}
@@ -150,6 +127,38 @@ func ParsePolicy(text []byte) (*Policy, error) {
 		return nil, fmt.Errorf("publisher policy has no rules")
 	}
 	return p, nil
+}
+
+// parseSigners adds the signers of line n of a what file (tokens
+// sha256:<fingerprint>, identity=… issuer=…) to r.
+func (r *rule) parseSigners(f []string, what string, n int) error {
+	for i := 0; i < len(f); i++ {
+		tok := f[i]
+		switch {
+		case strings.HasPrefix(tok, "identity="):
+			id, err := parseMatcher(strings.TrimPrefix(tok, "identity="))
+			if err != nil {
+				return fmt.Errorf("%s line %d: %q: %v", what, n, tok, err)
+			}
+			if i+1 >= len(f) || !strings.HasPrefix(f[i+1], "issuer=") {
+				return fmt.Errorf("%s line %d: %q must be followed by issuer=<OIDC issuer> (an identity means nothing without who vouched for it)", what, n, tok)
+			}
+			i++
+			iss, err := parseMatcher(strings.TrimPrefix(f[i], "issuer="))
+			if err != nil {
+				return fmt.Errorf("%s line %d: %q: %v", what, n, f[i], err)
+			}
+			r.identities = append(r.identities, identityRule{identity: id, issuer: iss})
+		case strings.HasPrefix(tok, "issuer="):
+			return fmt.Errorf("%s line %d: %q must follow an identity=…", what, n, tok)
+		default:
+			if _, err := ParseDigest(tok); err != nil {
+				return fmt.Errorf("%s line %d: %q is not a key fingerprint (sha256:<64 lowercase hex>) nor identity=… issuer=…", what, n, tok)
+			}
+			r.allowed[tok] = true
+		}
+	}
+	return nil
 }
 
 // Rules returns the number of rules.

@@ -89,6 +89,29 @@ type Config struct {
 
 	// Now is the clock. Nil means time.Now.
 	Now func() time.Time
+
+	// OnBatch, if set, is called once for every committed batch (one that
+	// signed a new checkpoint; batches of duplicates only commit nothing
+	// and are not reported), in commit order, on the committer goroutine,
+	// after the batch's checkpoint is published and before its adds are
+	// answered. It must return quickly (a histogram observation) and must
+	// not call the log's write methods. Metrics use it; the log itself
+	// stays free of any metrics library.
+	OnBatch func(BatchInfo)
+}
+
+// BatchInfo describes a committed batch, for Config.OnBatch.
+type BatchInfo struct {
+	// Entries is the number of adds the batch answered, duplicates
+	// included; New of them were new entries.
+	Entries int
+	New     uint64
+	// Size is the tree size of the checkpoint the batch published.
+	Size uint64
+	// Duration is the time from the start of the batch's integration
+	// (dedup lookups, hashing, signing) to the publication of its
+	// checkpoint after the fsync: how long the commit held its adds.
+	Duration time.Duration
 }
 
 // Defaults of Config.

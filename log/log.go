@@ -20,6 +20,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 
@@ -93,6 +94,9 @@ type Log struct {
 	// published is the latest committed checkpoint; readers serve only the
 	// tree it covers.
 	published atomic.Pointer[Published]
+	// publishedAt is when published was last stored (Config.Now, Unix
+	// nanoseconds): at Open for the stored checkpoint, then per batch.
+	publishedAt atomic.Int64
 
 	// stall lets waiting adds give up on a stalled batch.
 	stall *stallGuard
@@ -335,15 +339,17 @@ func (l *Log) Origin() string { return l.origin }
 func (l *Log) VerifierKey() string { return l.cfg.Signer.VerifierKey() }
 
 // Healthy returns nil while the log accepts entries, or the reason it does
-// not.
+// not: ErrClosed once Close was called (whatever stopped it before),
+// else ErrStorage or ErrHalted once it stopped.
 func (l *Log) Healthy() error {
+	l.closeMu.RLock()
+	closed := l.closed
+	l.closeMu.RUnlock()
+	if closed {
+		return ErrClosed
+	}
 	if err := l.stopped.Load(); err != nil {
 		return *err
-	}
-	l.closeMu.RLock()
-	defer l.closeMu.RUnlock()
-	if l.closed {
-		return ErrClosed
 	}
 	return nil
 }
@@ -400,6 +406,11 @@ type Stats struct {
 	Pushback uint64
 	// Pending is the number of entries waiting in the pool.
 	Pending int
+	// PublishedAt is when this process published the checkpoint of Size,
+	// by Config.Now: when its batch committed, or, for the checkpoint
+	// found in the store, when the log opened. A checkpoint is signed
+	// only for a batch with new entries, so on an idle log it grows old.
+	PublishedAt time.Time
 }
 
 // Stats returns the log's counters.
@@ -412,5 +423,6 @@ func (l *Log) Stats() Stats {
 		FailedBatches: l.stats.failedBatches.Load(),
 		Pushback:      l.stats.pushback.Load(),
 		Pending:       len(l.pool),
+		PublishedAt:   time.Unix(0, l.publishedAt.Load()),
 	}
 }

@@ -151,6 +151,7 @@ func (l *Log) recover() (*sequencer, error) {
 			ErrCorrupt, cp.Size, root, cp.Hash)
 	}
 	l.published.Store(&Published{Checkpoint: cp, Note: note})
+	l.publishedAt.Store(l.cfg.Now().UnixNano())
 	l.logger.Info("log opened", "origin", l.origin, "size", cp.Size, "root", fmt.Sprintf("%x", cp.Hash))
 	return newSequencer(l, rng), nil
 }

@@ -226,6 +226,8 @@ type pending struct {
 	// pub is the checkpoint to publish once b is durable.
 	pub   *Published
 	added uint64 // new entries in b
+	// began is when the batch's integration started (Config.OnBatch).
+	began time.Time
 }
 
 // integrate assigns indices to the batch, applies it to the store and hands
@@ -233,7 +235,8 @@ type pending struct {
 // batch was acknowledged and the log must stop.
 func (s *sequencer) integrate(batch []*Future, commits chan<- *pending) error {
 	l := s.l
-	l.stall.batchStarted(time.Now())
+	began := time.Now()
+	l.stall.batchStarted(began)
 	if err := l.stopped.Load(); err != nil {
 		for _, f := range batch {
 			f.resolve(Result{}, *err)
@@ -334,7 +337,7 @@ func (s *sequencer) integrate(batch []*Future, commits chan<- *pending) error {
 	if err := l.db.ApplyNoSyncWait(b, pebble.Sync); err != nil {
 		return s.abort(batch, b, start, saved, ErrStorage, fatalError{fmt.Errorf("couldn't commit batch: %w", err)})
 	}
-	commits <- &pending{batch: batch, b: b, pub: &Published{Checkpoint: cp, Note: note}, added: cp.Size - start}
+	commits <- &pending{batch: batch, b: b, pub: &Published{Checkpoint: cp, Note: note}, added: cp.Size - start, began: began}
 	return nil
 }
 
@@ -363,10 +366,14 @@ func (l *Log) commit(in <-chan *pending, done chan<- struct{}) {
 		} else {
 			if p.pub != nil {
 				l.published.Store(p.pub)
+				l.publishedAt.Store(l.cfg.Now().UnixNano())
 				l.stats.batches.Add(1)
 			}
 			l.stats.entries.Add(p.added)
 			l.stats.duplicates.Add(uint64(len(p.batch)) - p.added)
+			if p.pub != nil && l.cfg.OnBatch != nil {
+				l.cfg.OnBatch(BatchInfo{Entries: len(p.batch), New: p.added, Size: p.pub.Size, Duration: time.Since(p.began)})
+			}
 			for _, f := range p.batch {
 				f.resolve(f.res, nil)
 			}

@@ -2,8 +2,8 @@
 // (c2sp.org/signed-note) and checkpoints (c2sp.org/tlog-checkpoint).
 //
 // Signing goes through github.com/sigstore/sigstore's signature.Signer and
-// signature.Verifier, so a file key, an encrypted PEM or a KMS-backed key can
-// stand behind the same note signer. Keys are read and written in the
+// signature.Verifier, so a file key, an encrypted PEM or a KMS-backed key
+// (FromKMS) can stand behind the same note signer. Keys are read and written in the
 // standard note key strings,
 //
 //	PRIVATE+KEY+<name>+<hex key ID>+<base64(type || private key)>

@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/tlogai/tlog/proofs"
 	"github.com/tlogai/tlog/signer"
 )
@@ -47,6 +49,62 @@ type CollectorConfig struct {
 	// OnWitnessed, if set, is called with each newly published witnessed
 	// checkpoint (the log stores it, to serve it again after a restart).
 	OnWitnessed func(*Witnessed) error
+	// Registerer, if set, gets the collector's metrics, per witness of
+	// the policy (label witness, the policy's name for it):
+	//
+	//	tlog_witness_cosigned_size            gauge: the latest tree size the witness is known to have cosigned for this log (from its last answer; 0 until it answers)
+	//	tlog_witness_cosign_duration_seconds  histogram: time to get its cosignature, or to fail to, per round (409 retries included)
+	//	tlog_witness_cosign_failures_total    counter: rounds in which it gave no valid cosignature
+	Registerer prometheus.Registerer
+}
+
+// collectorMetrics are the collector's metrics (CollectorConfig.Registerer).
+type collectorMetrics struct {
+	size     *prometheus.GaugeVec
+	duration *prometheus.HistogramVec
+	failures *prometheus.CounterVec
+}
+
+func newCollectorMetrics(reg prometheus.Registerer, p *signer.Policy) (*collectorMetrics, error) {
+	m := &collectorMetrics{
+		size: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "tlog_witness_cosigned_size",
+			Help: "Latest tree size the witness is known to have cosigned for this log (from its last answer; 0 until it answers).",
+		}, []string{"witness"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "tlog_witness_cosign_duration_seconds",
+			Help:    "Time to get the witness's cosignature of a checkpoint, or to fail to, per round (retries after a 409 included).",
+			Buckets: prometheus.DefBuckets,
+		}, []string{"witness"}),
+		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tlog_witness_cosign_failures_total",
+			Help: "Rounds in which the witness gave no valid cosignature (unreachable, an error status, a conflict, a claimed fork).",
+		}, []string{"witness"}),
+	}
+	for _, c := range []prometheus.Collector{m.size, m.duration, m.failures} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("witness collector metrics: %w", err)
+		}
+	}
+	// Every witness of the policy has its series from the start.
+	for _, w := range p.Witnesses {
+		m.size.WithLabelValues(w.Name)
+		m.duration.WithLabelValues(w.Name)
+		m.failures.WithLabelValues(w.Name)
+	}
+	return m, nil
+}
+
+// observe records one witness's answer in a round.
+func (m *collectorMetrics) observe(witness string, size uint64, took time.Duration, err error) {
+	if m == nil {
+		return
+	}
+	m.size.WithLabelValues(witness).Set(float64(size))
+	m.duration.WithLabelValues(witness).Observe(took.Seconds())
+	if err != nil {
+		m.failures.WithLabelValues(witness).Inc()
+	}
 }
 
 // Witnessed is a checkpoint whose cosignatures meet the policy's quorum.
@@ -81,6 +139,7 @@ type Collector struct {
 	known     map[string]uint64
 	roundMu   sync.Mutex
 	witnessed atomic.Pointer[Witnessed]
+	metrics   *collectorMetrics // nil without CollectorConfig.Registerer
 }
 
 // NewCollector makes a collector; last, if not nil, is the last witnessed
@@ -108,6 +167,13 @@ func NewCollector(cfg CollectorConfig, last []byte) (*Collector, error) {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	c := &Collector{cfg: cfg, logger: cfg.Logger, known: map[string]uint64{}}
+	if cfg.Registerer != nil {
+		m, err := newCollectorMetrics(cfg.Registerer, cfg.Policy)
+		if err != nil {
+			return nil, err
+		}
+		c.metrics = m
+	}
 	if last != nil {
 		if w, err := c.checkLast(last); err != nil {
 			c.logger.Error("not serving the stored witnessed checkpoint", "err", err)
@@ -167,7 +233,9 @@ func (c *Collector) Round(ctx context.Context) (*Witnessed, error) {
 			mu.Lock()
 			old := known[w.Name]
 			mu.Unlock()
+			start := time.Now()
 			sigs, size, err := c.ask(ctx, w, cp, note, old)
+			c.metrics.observe(w.Name, size, time.Since(start), err)
 			mu.Lock()
 			known[w.Name] = size
 			mu.Unlock()

@@ -5,12 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strconv"
 
 	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/tlogai/tlog/internal/telemetry"
 	"github.com/tlogai/tlog/signer"
 )
 
@@ -19,8 +22,9 @@ import (
 //	POST /add-checkpoint                c2sp.org/tlog-witness
 //	GET  /<hex sha256(origin)>/checkpoint  latest cosigned checkpoint
 //	GET  /forks[?limit=N&cursor=C]      fork evidence records, text
-//	GET  /metrics                       Prometheus text: forks, bad proofs, logs
-//	GET  /healthz
+//	GET  /metrics                       Prometheus: forks, bad proofs, logs, requests, Go, process
+//	GET  /healthz                       liveness: 200 while it serves
+//	GET  /readyz                        200 once the store is open, 503 once closed
 //
 // Every GET route answers HEAD too (the headers, no body).
 //
@@ -39,7 +43,30 @@ import (
 // records follow, the answer has a Next-Cursor header whose value, passed
 // as cursor, gets the next page. No header: the last page. Records are
 // separated by an empty line. A bad limit or cursor is 400.
-func Handler(w *Witness) http.Handler {
+func Handler(w *Witness) http.Handler { return NewHandler(w, HandlerOptions{}) }
+
+// HandlerOptions are how NewHandler's server is observed.
+type HandlerOptions struct {
+	// Registry is served at GET /metrics, and the HTTP request metrics
+	// (witness_http_requests_total, witness_http_request_duration_seconds)
+	// are registered on it. It should come from w.NewRegistry. Nil: a new
+	// w.NewRegistry().
+	Registry *prometheus.Registry
+	// AccessLog, if set, receives one line per request at info level,
+	// once it is answered: message "request", fields request_id (also
+	// answered in X-Request-Id), method, route (the route pattern, or
+	// "unmatched"), status, latency_ms, bytes (of the answer's body) and
+	// remote.
+	AccessLog *slog.Logger
+}
+
+// NewHandler is Handler with its metrics on o.Registry and access lines to
+// o.AccessLog. Every request gets an id (the client's X-Request-Id when
+// well formed), answered in X-Request-Id.
+func NewHandler(w *Witness, o HandlerOptions) http.Handler {
+	if o.Registry == nil {
+		o.Registry = w.NewRegistry()
+	}
 	var byAddr, byOrigin *limiter
 	if w.cfg.RateLimit > 0 {
 		byAddr = newLimiter(w.cfg.RateLimit, w.cfg.RateBurst, maxAddrBuckets, w.cfg.clock)
@@ -72,6 +99,7 @@ func Handler(w *Witness) http.Handler {
 		}
 		_ = c.Blob(code, "text/plain; charset=utf-8", []byte(msg+"\n"))
 	}
+	e.Use(telemetry.NewHTTP(o.Registry, "witness").Middleware(telemetry.Options{AccessLog: o.AccessLog}))
 	e.POST("/add-checkpoint", func(c echo.Context) error {
 		r := c.Request()
 		if ok, wait := byAddr.allow(clientKey(r.RemoteAddr)); !ok {
@@ -136,15 +164,14 @@ func Handler(w *Witness) http.Handler {
 		}
 		return c.Blob(http.StatusOK, "text/plain; charset=utf-8", bytes.Join(fs, []byte("\n")))
 	})
-	get("/metrics", func(c echo.Context) error {
-		body := fmt.Sprintf("# HELP witness_forks_total Fork evidence records kept.\n# TYPE witness_forks_total counter\nwitness_forks_total %d\n"+
-			"# HELP witness_bad_proofs_total add-checkpoint requests with a log-signed checkpoint and a proof that fails (anyone can send one: not evidence).\n# TYPE witness_bad_proofs_total counter\nwitness_bad_proofs_total %d\n"+
-			"# HELP witness_rate_limited_total add-checkpoint requests answered 429.\n# TYPE witness_rate_limited_total counter\nwitness_rate_limited_total %d\n"+
-			"# HELP witness_logs Logs followed.\n# TYPE witness_logs gauge\nwitness_logs %d\n",
-			w.ForkCount(), w.BadProofCount(), w.RateLimitedCount(), len(w.Logs()))
-		return c.Blob(http.StatusOK, "text/plain; version=0.0.4", []byte(body))
-	})
+	get("/metrics", echo.WrapHandler(telemetry.MetricsHandler(o.Registry)))
 	get("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok\n") })
+	get("/readyz", func(c echo.Context) error {
+		if w.closed.Load() {
+			return echo.NewHTTPError(http.StatusServiceUnavailable, "the witness store is closed")
+		}
+		return c.String(http.StatusOK, "ready\n")
+	})
 	get("/:hash/checkpoint", func(c echo.Context) error {
 		note, err := w.Latest(c.Param("hash"))
 		if err != nil {

@@ -136,6 +136,7 @@ type Witness struct {
 	forks       atomic.Int64 // fork evidence records, for the metric
 	badProofs   atomic.Int64 // push-mode proofs that failed: not evidence
 	rateLimited atomic.Int64 // add-checkpoint requests answered 429
+	closed      atomic.Bool  // Close was called (GET /readyz)
 
 	badProofLog logLimiter // one line per origin per badProofLogInterval
 }
@@ -187,8 +188,13 @@ func Open(cfg Config) (*Witness, error) {
 	return w, nil
 }
 
-// Close closes the store.
-func (w *Witness) Close() error { return w.db.Close() }
+// Close closes the store; later calls do nothing.
+func (w *Witness) Close() error {
+	if w.closed.Swap(true) {
+		return nil
+	}
+	return w.db.Close()
+}
 
 // SetLogs replaces the followed logs (for SIGHUP reloads). State of logs
 // no longer followed is kept.

@@ -4,7 +4,8 @@
 // Subcommands: serve (run the log), keygen (make a log key), token (make
 // writer tokens), fsck (check a stopped log's store offline); get, prove,
 // verify, consistency (entries and proofs); attest, decide, access,
-// evaluate, search, decision, audit (AI entries); version. Run "tlog <command>
+// evaluate, search, decision, audit (AI entries); monitor (follow the log
+// for what you watch); version. Run "tlog <command>
 // --help" for flags.
 package main
 
@@ -29,7 +30,7 @@ func main() {
 		SilenceErrors: true,
 	}
 	root.AddCommand(serveCmd(), keygenCmd(), fsckCmd(), getCmd(), proveCmd(), verifyCmd(), consistencyCmd(),
-		attestCmd(), decideCmd(), accessCmd(), evaluateCmd(), searchCmd(), decisionCmd(), auditCmd(), tokenCmd(), versionCmd())
+		attestCmd(), decideCmd(), accessCmd(), evaluateCmd(), searchCmd(), decisionCmd(), auditCmd(), monitorCmd(), tokenCmd(), versionCmd())
 	if err := root.Execute(); err != nil {
 		var ee exitError
 		if errors.As(err, &ee) {

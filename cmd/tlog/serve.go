@@ -24,6 +24,7 @@ import (
 	"github.com/tlogai/tlog/internal/flagconfig"
 	"github.com/tlogai/tlog/internal/keyfile"
 	"github.com/tlogai/tlog/internal/serving"
+	"github.com/tlogai/tlog/internal/telemetry"
 	"github.com/tlogai/tlog/log"
 	"github.com/tlogai/tlog/signer"
 )
@@ -71,6 +72,7 @@ const (
 
 type serveFlags struct {
 	data, listen, keyFile, origin, logLevel string
+	keyRef                                  string
 	policy, publishers, trustedRoot         string
 	acceptUnverifiedCerts                   bool
 	witnessInterval, witnessWait            time.Duration
@@ -82,6 +84,8 @@ type serveFlags struct {
 	rateLimit                               float64
 	rateBurst, maxRequests, maxConns        int
 	memoryLimit                             int64
+	logFormat, debugListen                  string
+	debugListenAny                          bool
 }
 
 func serveCmd() *cobra.Command {
@@ -91,7 +95,8 @@ func serveCmd() *cobra.Command {
 		Short: "Run the log: c2sp.org/tlog-tiles reads and POST /add writes",
 		Long: `Runs the log over HTTP. Without --key, the first start creates a key in the
 data directory (DIR/log.key, DIR/log.pub) named by --origin and prints the
-public key; later starts reuse it. An entry is acknowledged only once it is
+public key; later starts reuse it. With --key-ref, the key stays in a KMS
+(an Ed25519 key; see tlog keygen --key-ref). An entry is acknowledged only once it is
 committed to disk with fsync. SIGTERM or SIGINT stops accepting requests,
 finishes those in flight and closes the store.`,
 		Example: `  tlog serve
@@ -103,7 +108,8 @@ finishes those in flight and closes the store.`,
 	fl.StringVar(&f.data, "data", "./data", "data directory (created if missing)")
 	fl.StringVar(&f.listen, "listen", "127.0.0.1:8080", "HTTP listen address (port 0 picks a free port)")
 	fl.StringVar(&f.keyFile, "key", "", "signer key file (PRIVATE+KEY+...); default DIR/log.key, created on first start")
-	fl.StringVar(&f.origin, "origin", "", "log origin for a key created on first start (default <hostname>/tlog)")
+	fl.StringVar(&f.origin, "origin", "", "log origin for a key created on first start (default <hostname>/tlog); with --key-ref, the KMS key's name (required for a new log)")
+	fl.StringVar(&f.keyRef, "key-ref", "", "the log's Ed25519 key in a KMS, instead of --key: hashivault://NAME or openbao://NAME (Vault/OpenBao transit), or <plugin>://KEY served by a sigstore KMS plugin sigstore-kms-<plugin> on PATH; its public key is written to DIR/log.pub")
 	fl.IntVar(&f.batchSize, "batch-size", log.DefaultBatchMaxSize, "most entries per commit")
 	fl.DurationVar(&f.batchAge, "batch-age", log.DefaultBatchMaxAge, "longest wait for more entries before a commit (0: none)")
 	fl.DurationVar(&f.commitTimeout, "commit-timeout", log.DefaultCommitTimeout, "how long POST /add waits on a stalled commit before answering 503 (the entry may still be logged)")
@@ -130,6 +136,9 @@ finishes those in flight and closes the store.`,
 	fl.StringVar(&f.tlsKey, "tls-key", "", "TLS private key (PEM, mode 0600)")
 	fl.StringVar(&f.clientCA, "client-ca", "", "CA certificates (PEM) of writers' client certificates: a writer may present one instead of a token, named by the certificate's subject common name")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	fl.StringVar(&f.logFormat, "log-format", telemetry.FormatText, "text or json: the format of every log line, one access line per request included (stderr)")
+	fl.StringVar(&f.debugListen, "debug-listen", "", "serve net/http/pprof and /metrics on this separate address, loopback only (e.g. 127.0.0.1:6060); default off")
+	fl.BoolVar(&f.debugListenAny, "debug-listen-any", false, "allow --debug-listen on an address that is not loopback (pprof exposes memory and the command line)")
 	flagconfig.Bind(cmd, "TLOG")
 	return cmd
 }
@@ -148,11 +157,11 @@ func serve(cmd *cobra.Command, f serveFlags) error {
 	// directories 0700, files 0600, whatever umask it was started with.
 	syscall.Umask(0o077)
 
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
-		return fmt.Errorf("--log-level: %w", err)
+	logger, err := telemetry.NewLogger(cmd.ErrOrStderr(), f.logFormat, f.logLevel)
+	if err != nil {
+		return err
 	}
-	logger := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
+	slog.SetDefault(logger) // whatever logs through slog or log does so in the same format
 	if err := f.validate(); err != nil {
 		return err
 	}
@@ -211,6 +220,7 @@ func serve(cmd *cobra.Command, f serveFlags) error {
 	if err != nil {
 		return err
 	}
+	metrics := api.NewMetrics()
 	l, err := log.Open(log.Config{
 		Dir:                       filepath.Join(f.data, storeDir),
 		Signer:                    s,
@@ -223,6 +233,7 @@ func serve(cmd *cobra.Command, f serveFlags) error {
 		TileCacheBytes:            f.memoryLimit / 12,
 		NodeCacheSize:             nodeCacheFlag(f.nodes),
 		Logger:                    logger,
+		OnBatch:                   metrics.ObserveBatch,
 	})
 	if err != nil {
 		return err
@@ -231,6 +242,15 @@ func serve(cmd *cobra.Command, f serveFlags) error {
 	if err != nil {
 		l.Close()
 		return err
+	}
+	if f.debugListen != "" {
+		d, err := telemetry.ServeDebug(f.debugListen, f.debugListenAny, metrics.Registry(), logger)
+		if err != nil {
+			ln.Close()
+			l.Close()
+			return err
+		}
+		defer d.Close()
 	}
 	rateLimit := f.rateLimit
 	if rateLimit < 0 {
@@ -241,6 +261,7 @@ func serve(cmd *cobra.Command, f serveFlags) error {
 	}
 	apiCfg := api.Config{
 		Log: l, Logger: logger, Publishers: publishers, WitnessWait: f.witnessWait,
+		Metrics: metrics, AccessLog: logger,
 		AcceptUnverifiedCertificates: f.acceptUnverifiedCerts,
 		Writers:                      writers, ClientCertWriters: f.clientCA != "",
 		AllowedHosts: splitList(f.allowedHosts),
@@ -257,7 +278,7 @@ func serve(cmd *cobra.Command, f serveFlags) error {
 	ctx, cancelWitnessing := context.WithCancel(context.Background())
 	defer cancelWitnessing()
 	if f.policy != "" {
-		w, err := newWitnessing(f.policy, f.witnessInterval, l, logger)
+		w, err := newWitnessing(f.policy, f.witnessInterval, l, logger, metrics.Registry())
 		if err != nil {
 			l.Close()
 			return err
@@ -360,6 +381,9 @@ func (f serveFlags) validate() error {
 	if f.clientCA != "" && f.tlsCert == "" {
 		return errors.New("--client-ca needs --tls-cert and --tls-key")
 	}
+	if f.debugListen != "" && !f.debugListenAny && !serving.IsLoopback(f.debugListen) {
+		return fmt.Errorf("%w (got %q)", telemetry.ErrDebugNotLoopback, f.debugListen)
+	}
 	return nil
 }
 
@@ -380,8 +404,9 @@ func nodeCacheFlag(n int) int {
 	return n
 }
 
-// loadOrCreateKey returns the signer: from --key, else DIR/log.key, else a
-// new key written there (and printed) on first start.
+// loadOrCreateKey returns the signer: from --key-ref (a KMS key, see
+// loadKMSKey), else from --key, else DIR/log.key, else a new key written
+// there (and printed) on first start.
 //
 // A key must back exactly one tree: the same key over two stores signs two
 // histories, a fork. So without --key, a store without its key, or a key
@@ -389,6 +414,9 @@ func nodeCacheFlag(n int) int {
 // a new empty store. With --key and no store, a new log is created (that is
 // how a log with a key made by tlog keygen starts), with a warning.
 func loadOrCreateKey(cmd *cobra.Command, f serveFlags, logger *slog.Logger) (*signer.Signer, error) {
+	if f.keyRef != "" {
+		return loadKMSKey(cmd, f, logger)
+	}
 	store := filepath.Join(f.data, storeDir)
 	hasStore := nonEmptyDir(store)
 	path := f.keyFile

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/tlogai/tlog/api"
 	"github.com/tlogai/tlog/log"
 	"github.com/tlogai/tlog/proofs"
@@ -33,7 +35,7 @@ func (s logSource) Latest() (signer.Checkpoint, []byte) {
 	return p.Checkpoint, p.Note
 }
 
-func newWitnessing(path string, interval time.Duration, l *log.Log, logger *slog.Logger) (*witnessing, error) {
+func newWitnessing(path string, interval time.Duration, l *log.Log, logger *slog.Logger, reg prometheus.Registerer) (*witnessing, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
@@ -63,6 +65,7 @@ func newWitnessing(path string, interval time.Duration, l *log.Log, logger *slog
 		Log:         logSource{l},
 		Interval:    interval,
 		Logger:      logger.With("component", "witnessing"),
+		Registerer:  reg,
 		OnWitnessed: func(w *witness.Witnessed) error { return l.StoreWitnessed(w.Note) },
 	}, last)
 	if err != nil {

@@ -24,7 +24,7 @@ func TestWitnessConfig(t *testing.T) {
 		}
 	}
 	r = runWitness(t, "watch", "--config", cfg, "--print-config")
-	if r.code == 0 || !strings.Contains(r.stderr, `unknown setting "listen"`) {
+	if r.code == 0 || !strings.Contains(r.stderr, `unknown setting "rate-limit"`) {
 		t.Fatalf("watch with a serve-only key: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	t.Setenv("WITNESS_INTERVAL", "1m")

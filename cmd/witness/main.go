@@ -23,11 +23,13 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 
 	"github.com/tlogai/tlog/internal/flagconfig"
 	"github.com/tlogai/tlog/internal/keyfile"
 	"github.com/tlogai/tlog/internal/serving"
+	"github.com/tlogai/tlog/internal/telemetry"
 	"github.com/tlogai/tlog/signer"
 	"github.com/tlogai/tlog/witness"
 )
@@ -87,6 +89,8 @@ in their policies. Prints the verifier key. Never overwrites a file.`,
 // common flags of serve and watch
 type stateFlags struct {
 	data, keyFile, logLevel string
+	logFormat, debugListen  string
+	debugListenAny          bool
 	// serve only (registerRate)
 	rateLimit float64
 	rateBurst int
@@ -101,14 +105,33 @@ func (f *stateFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.data, "data", "./witness-data", "witness state directory (created if missing)")
 	cmd.Flags().StringVar(&f.keyFile, "key", "", "witness signer key file from witness keygen (required)")
 	cmd.Flags().StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	cmd.Flags().StringVar(&f.logFormat, "log-format", telemetry.FormatText, "text or json: the format of every log line, one access line per request included (stderr)")
+	cmd.Flags().StringVar(&f.debugListen, "debug-listen", "", "serve net/http/pprof and /metrics on this separate address, loopback only (e.g. 127.0.0.1:6061); default off")
+	cmd.Flags().BoolVar(&f.debugListenAny, "debug-listen-any", false, "allow --debug-listen on an address that is not loopback (pprof exposes memory and the command line)")
+}
+
+// serveDebug starts the --debug-listen listener, if asked for, with reg's
+// metrics; the returned function stops it.
+func (f *stateFlags) serveDebug(reg *prometheus.Registry, logger *slog.Logger) (func(), error) {
+	if f.debugListen == "" {
+		return func() {}, nil
+	}
+	d, err := telemetry.ServeDebug(f.debugListen, f.debugListenAny, reg, logger)
+	if err != nil {
+		return nil, err
+	}
+	return func() { d.Close() }, nil
 }
 
 func (f *stateFlags) open(cmd *cobra.Command, logs []witness.LogKey) (*witness.Witness, *slog.Logger, error) {
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
-		return nil, nil, fmt.Errorf("--log-level: %w", err)
+	logger, err := telemetry.NewLogger(cmd.ErrOrStderr(), f.logFormat, f.logLevel)
+	if err != nil {
+		return nil, nil, err
 	}
-	logger := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
+	slog.SetDefault(logger) // whatever logs through slog or log does so in the same format
+	if f.debugListen != "" && !f.debugListenAny && !serving.IsLoopback(f.debugListen) {
+		return nil, nil, fmt.Errorf("%w (got %q)", telemetry.ErrDebugNotLoopback, f.debugListen)
+	}
 	if f.keyFile == "" {
 		return nil, nil, errors.New("--key FILE is required (make one with witness keygen)")
 	}
@@ -183,9 +206,9 @@ func serveCmd() *cobra.Command {
 		Long: `Serves POST /add-checkpoint for the logs listed in the logs file (one
 "log <vkey> [<url>]" line each; the key's name is the log's origin), plus
 GET /<hex sha256(origin)>/checkpoint, GET /forks[?limit=N&cursor=C]
-(evidence, paged by the Next-Cursor header), GET /metrics and GET /healthz
-(each also HEAD). add-checkpoint is rate limited per client address and per
-origin (429 with Retry-After); a proof that does not verify is 422 and,
+(evidence, paged by the Next-Cursor header), GET /metrics, GET /healthz and
+GET /readyz (each also HEAD). add-checkpoint is rate limited per client
+address and per origin (429 with Retry-After); a proof that does not verify is 422 and,
 since anyone can send one, not kept as evidence. The --key file must not be
 readable by group or others. SIGHUP reloads the logs file; SIGTERM and
 SIGINT stop.`,
@@ -230,8 +253,16 @@ SIGINT stop.`,
 				w.Close()
 				return err
 			}
+			reg := w.NewRegistry()
+			stopDebug, err := sf.serveDebug(reg, logger)
+			if err != nil {
+				ln.Close()
+				w.Close()
+				return err
+			}
+			defer stopDebug()
 			srv := &http.Server{
-				Handler:           serving.Headers(witness.Handler(w)),
+				Handler:           serving.Headers(witness.NewHandler(w, witness.HandlerOptions{Registry: reg, AccessLog: logger})),
 				ReadHeaderTimeout: 10 * time.Second, // slowloris
 				ReadTimeout:       30 * time.Second, // a 64 KiB body
 				WriteTimeout:      30 * time.Second, // answers are immediate
@@ -325,10 +356,16 @@ tlog-tiles log. With --once: one round, exit 0 when consistent, 1 on a fork
 			}
 			defer w.Close()
 			wt := &witness.Watcher{W: w, LogURL: logURL, HTTP: &http.Client{Timeout: 30 * time.Second}}
+			reg := w.NewRegistry()
+			stopDebug, err := sf.serveDebug(reg, logger)
+			if err != nil {
+				return err
+			}
+			defer stopDebug()
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, syscall.SIGINT)
 			defer stop()
 			if listen != "" && !once {
-				stopServing, err := serveReads(listen, w, logger)
+				stopServing, err := serveReads(listen, w, reg, logger)
 				if err != nil {
 					return err
 				}
@@ -373,12 +410,12 @@ tlog-tiles log. With --once: one round, exit 0 when consistent, 1 on a fork
 // --listen): what it cosigned and the evidence it kept. Writes are refused
 // with 405: a watching witness takes checkpoints only from its own rounds.
 // The returned function stops the server.
-func serveReads(addr string, w *witness.Witness, logger *slog.Logger) (func(), error) {
+func serveReads(addr string, w *witness.Witness, reg *prometheus.Registry, logger *slog.Logger) (func(), error) {
 	ln, err := serving.Listen(addr, 1024, nil)
 	if err != nil {
 		return nil, err
 	}
-	h := witness.Handler(w)
+	h := witness.NewHandler(w, witness.HandlerOptions{Registry: reg, AccessLog: logger})
 	srv := &http.Server{
 		Handler: serving.Headers(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 			if r.Method != http.MethodGet && r.Method != http.MethodHead {
