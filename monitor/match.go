@@ -109,6 +109,10 @@ type Report struct {
 	Identity       string    `json:"identity,omitempty"`
 	Issuer         string    `json:"issuer,omitempty"`
 	EnvelopeDigest string    `json:"envelope_digest,omitempty"`
+	// Signature says whether the release was re-verified from the
+	// envelope and key the log keeps beside it: "verified", "does not
+	// verify" (then Unexpected), or "not re-checked: …" (keyless).
+	Signature string `json:"signature,omitempty"`
 
 	// Records: the system, the record's id (decision_id, event_id or
 	// evaluation_id) and time, the model (decisions, evaluations).

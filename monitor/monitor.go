@@ -59,6 +59,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tlogai/tlog/attest"
 	"github.com/tlogai/tlog/client"
 	"github.com/tlogai/tlog/internal/keyfile"
 	"github.com/tlogai/tlog/proofs"
@@ -262,6 +263,9 @@ func (m *Monitor) Pass(ctx context.Context) (Summary, error) {
 		for _, e := range b.entries {
 			s.Entries++
 			if r := m.cfg.Watch.match(e.Index, e.Data); r != nil {
+				if err := m.recheck(ctx, e.Data, r); err != nil {
+					return done(err)
+				}
 				if err := m.emit(ctx, r); err != nil {
 					return done(err)
 				}
@@ -407,6 +411,51 @@ func (m *Monitor) emit(ctx context.Context, r *Report) error {
 	if _, err := m.out.Write(line); err != nil {
 		return fmt.Errorf("couldn't write the report: %w", err)
 	}
+	return nil
+}
+
+// recheck re-verifies a reported key-signed release from the documents
+// the log keeps beside it (attest.RecheckRelease): the envelope and the
+// signer key, fetched by the digests the entry names and checked against
+// them. A release that does not re-verify is unexpected whatever its
+// signer: the log logged a signature that is not there. A keyless release
+// is marked as not re-checked. An error is "could not check" (the log
+// did not answer the documents).
+func (m *Monitor) recheck(ctx context.Context, entry []byte, r *Report) error {
+	if r.Kind != attest.KindRelease {
+		return nil
+	}
+	if r.Identity != "" {
+		r.Signature = "not re-checked: a keyless release is validated only at admission (its bundle's timestamps are not kept)"
+		return nil
+	}
+	if len(r.Signers) != 1 || r.EnvelopeDigest == "" {
+		r.Signature = "does not verify"
+		r.Unexpected, r.Reason = true, "the release entry names no single signer key and envelope to check"
+		return nil
+	}
+	env, err := m.c.Blob(ctx, r.EnvelopeDigest)
+	if err != nil && !errors.Is(err, client.ErrNotFound) {
+		return fmt.Errorf("entry %d: the release's envelope: %w", r.Index, err)
+	}
+	var key []byte
+	if err == nil {
+		key, err = m.c.Blob(ctx, r.Signers[0])
+		if err != nil && !errors.Is(err, client.ErrNotFound) {
+			return fmt.Errorf("entry %d: the release's signer key: %w", r.Index, err)
+		}
+	}
+	if err != nil {
+		r.Signature = "does not verify"
+		r.Unexpected, r.Reason = true, "the log does not have the release's signed envelope and key: "+err.Error()
+		return nil
+	}
+	if err := attest.RecheckRelease(entry, env, key); err != nil {
+		r.Signature = "does not verify"
+		r.Unexpected, r.Reason = true, err.Error()
+		return nil
+	}
+	r.Signature = "verified"
 	return nil
 }
 

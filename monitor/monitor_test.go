@@ -1,6 +1,7 @@
 package monitor_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -89,7 +90,7 @@ func TestMonitorReleases(t *testing.T) {
 				t.Errorf("the decision's line: %+v", r)
 			}
 		default:
-			if r.Kind != attest.KindRelease || r.Unexpected || !slices.Equal(r.Signers, []string{good.fp}) || r.EnvelopeDigest == "" {
+			if r.Kind != attest.KindRelease || r.Unexpected || !slices.Equal(r.Signers, []string{good.fp}) || r.EnvelopeDigest == "" || r.Signature != "verified" {
 				t.Errorf("release line: %+v", r)
 			}
 		}
@@ -568,5 +569,57 @@ func TestMonitorInterrupted(t *testing.T) {
 	r := tl.pass(t, state, monitor.Watch{Systems: []string{"kyc"}}, nil)
 	if ix := indices(r.lines); r.err != nil || len(ix) != 2000-int(next) || ix[0] != next {
 		t.Fatalf("resumed: %v, %d lines (%v…); want %d from %d", r.err, len(ix), ix[:min(len(ix), 3)], 2000-next, next)
+	}
+}
+
+// A dishonest log cannot pass off a release its publisher never signed:
+// the monitor re-verifies every reported key-signed release from the
+// envelope and key kept beside it, so an entry naming an allowed key but
+// other subjects, or an envelope the log does not have, is unexpected.
+func TestMonitorRechecksReleases(t *testing.T) {
+	t.Parallel()
+	tl := newTestLog(t)
+	good := newPublisher(t)
+	genuine := tl.attest(t, good, "acme/fraud-v3", "1")
+	entry, err := tl.Log().ReadEntry(context.Background(), genuine)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Another model's digest under the genuine envelope and key (written
+	// straight into the store, as only a dishonest log could).
+	forged := bytes.Replace(entry, []byte(digestOf("acme/fraud-v3", "1")[len("sha256:"):]), []byte(digestOf("acme/fraud-v3", "666")[len("sha256:"):]), 1)
+	if bytes.Equal(forged, entry) {
+		t.Fatal("the test did not change the entry")
+	}
+	// An envelope the log does not keep.
+	var m map[string]any
+	if err := json.Unmarshal(entry, &m); err != nil {
+		t.Fatal(err)
+	}
+	noEnvelope := bytes.Replace(entry, []byte(m["envelope_digest"].(string)), []byte(digestOf("no", "envelope")), 1)
+	tl.add(forged, noEnvelope)
+
+	got := tl.pass(t, statePath(t), monitor.Watch{Models: []string{"acme/fraud-v3"}, Allowed: allowedOf(t, good.fp)}, nil)
+	if got.err != nil {
+		t.Fatal(got.err)
+	}
+	if got.code != monitor.ExitUnexpected || !slices.Equal(unexpected(got.lines), []uint64{genuine + 1, genuine + 2}) {
+		t.Fatalf("exit %d, unexpected %v; want 1 and the two forged entries; output:\n%s", got.code, unexpected(got.lines), got.raw)
+	}
+	for _, r := range got.lines {
+		switch r.Index {
+		case genuine:
+			if r.Signature != "verified" || r.Unexpected {
+				t.Errorf("the genuine release: %+v", r)
+			}
+		case genuine + 1:
+			if r.Signature != "does not verify" || !strings.Contains(r.Reason, "not the one its envelope and signer key make") {
+				t.Errorf("the forged release: %+v", r)
+			}
+		case genuine + 2:
+			if r.Signature != "does not verify" || !strings.Contains(r.Reason, "does not have the release's signed envelope") {
+				t.Errorf("the release without its envelope: %+v", r)
+			}
+		}
 	}
 }
