@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
-	"encoding/json"
 	"io"
 	"net/http"
 	"os/exec"
@@ -15,23 +13,6 @@ import (
 
 	"github.com/tlogai/tlog/internal/metricstest"
 )
-
-// jsonLines parses the whole lines of a --log-format json stderr; it fails
-// the test on a line that is not a JSON object.
-func jsonLines(t *testing.T, stderr string) []map[string]any {
-	t.Helper()
-	stderr = stderr[:strings.LastIndexByte(stderr, '\n')+1]
-	var out []map[string]any
-	sc := bufio.NewScanner(strings.NewReader(stderr))
-	for sc.Scan() {
-		var m map[string]any
-		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
-			t.Fatalf("a --log-format json line is not JSON: %v: %q", err, sc.Text())
-		}
-		out = append(out, m)
-	}
-	return out
-}
 
 // tlog serve --log-format json --debug-listen 127.0.0.1:0: every stderr
 // line is JSON (start-up lines and access lines alike); an access line
@@ -72,7 +53,7 @@ func TestServeObservabilityFlags(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("no listening and debug listener lines within %v", startTimeout)
 		}
-		for _, m := range jsonLines(t, stderr.String()) {
+		for _, m := range metricstest.JSONLines(t, stderr.String()) {
 			switch m["msg"] {
 			case "listening":
 				public, _ = m["addr"].(string)
@@ -128,7 +109,7 @@ func TestServeObservabilityFlags(t *testing.T) {
 	}
 	var add map[string]any
 	for deadline := time.Now().Add(exitTimeout); add == nil && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		for _, m := range jsonLines(t, stderr.String()) {
+		for _, m := range metricstest.JSONLines(t, stderr.String()) {
 			if m["msg"] == "request" && m["route"] == "/add" {
 				add = m
 			}

@@ -26,6 +26,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 
+	"github.com/tlogai/tlog/internal/buildinfo"
 	"github.com/tlogai/tlog/internal/flagconfig"
 	"github.com/tlogai/tlog/internal/keyfile"
 	"github.com/tlogai/tlog/internal/serving"
@@ -45,7 +46,7 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(keygenCmd(), serveCmd(), watchCmd(), versionCmd())
+	root.AddCommand(keygenCmd(), serveCmd(), watchCmd(), buildinfo.Command("witness"))
 	if err := root.Execute(); err != nil {
 		var ee exitError
 		if errors.As(err, &ee) {

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
-	"encoding/json"
 	"io"
 	"net/http"
 	"os"
@@ -15,23 +13,9 @@ import (
 	"time"
 
 	"github.com/tlogai/tlog/witness"
-)
 
-// jsonLogLines parses every line of a --log-format json stderr; it fails
-// the test on a line that is not a JSON object.
-func jsonLogLines(t *testing.T, stderr string) []map[string]any {
-	t.Helper()
-	var out []map[string]any
-	sc := bufio.NewScanner(strings.NewReader(stderr))
-	for sc.Scan() {
-		var m map[string]any
-		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
-			t.Fatalf("a --log-format json line is not JSON: %v: %q", err, sc.Text())
-		}
-		out = append(out, m)
-	}
-	return out
-}
+	"github.com/tlogai/tlog/internal/metricstest"
+)
 
 // witness serve --log-format json --debug-listen 127.0.0.1:0: every stderr
 // line is JSON, an access line per request carries the id answered in
@@ -87,7 +71,7 @@ func TestServeObservabilityFlags(t *testing.T) {
 		} else {
 			continue
 		}
-		for _, m := range jsonLogLines(t, text) {
+		for _, m := range metricstest.JSONLines(t, text) {
 			switch m["msg"] {
 			case "listening":
 				public, _ = m["addr"].(string)
@@ -141,7 +125,7 @@ func TestServeObservabilityFlags(t *testing.T) {
 	var lines []map[string]any
 	for deadline := time.Now().Add(cliExitTimeout); ; {
 		text := stderr.String()
-		lines = jsonLogLines(t, text[:strings.LastIndexByte(text, '\n')+1])
+		lines = metricstest.JSONLines(t, text[:strings.LastIndexByte(text, '\n')+1])
 		if strings.Contains(text, addID) || time.Now().After(deadline) {
 			break
 		}

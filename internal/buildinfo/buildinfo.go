@@ -9,6 +9,8 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strings"
+
+	"github.com/spf13/cobra"
 )
 
 // Info is what the binary knows about its build. Fields it does not know
@@ -53,4 +55,18 @@ func (i Info) String() string {
 		rev += "+dirty"
 	}
 	return fmt.Sprintf("%s (revision %s, %s, %s %s/%s)", i.Version, rev, i.Time, i.GoVersion, runtime.GOOS, runtime.GOARCH)
+}
+
+// Command is the "version" subcommand of the program named program: it
+// prints "<program> <Read()>".
+func Command(program string) *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version, VCS revision and Go version of this binary",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			_, err := fmt.Fprintln(cmd.OutOrStdout(), program, Read())
+			return err
+		},
+	}
 }

@@ -4,6 +4,8 @@
 package metricstest
 
 import (
+	"bufio"
+	"encoding/json"
 	"io"
 	"net/http"
 	"sort"
@@ -155,4 +157,23 @@ func (f Families) names() string {
 	}
 	sort.Strings(n)
 	return strings.Join(n, " ")
+}
+
+// JSONLines parses the whole lines of a JSON log (a --log-format json
+// stderr; a last line without its newline, still being written, is left
+// out); it fails the test on a line that is not a JSON object.
+func JSONLines(t testing.TB, log string) []map[string]any {
+	t.Helper()
+	log = log[:strings.LastIndexByte(log, '\n')+1]
+	var out []map[string]any
+	sc := bufio.NewScanner(strings.NewReader(log))
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		var m map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+			t.Fatalf("a JSON log line is not JSON: %v: %q", err, sc.Text())
+		}
+		out = append(out, m)
+	}
+	return out
 }

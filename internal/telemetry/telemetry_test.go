@@ -1,7 +1,6 @@
 package telemetry
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -36,21 +35,6 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.b.String()
-}
-
-// jsonLines parses every line of a JSON log.
-func jsonLines(t *testing.T, log string) []map[string]any {
-	t.Helper()
-	var out []map[string]any
-	sc := bufio.NewScanner(strings.NewReader(log))
-	for sc.Scan() {
-		var m map[string]any
-		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
-			t.Fatalf("log line is not JSON: %v: %s", err, sc.Text())
-		}
-		out = append(out, m)
-	}
-	return out
 }
 
 // newEchoServer serves a small Echo app behind Middleware, on 127.0.0.1.
@@ -167,7 +151,7 @@ func TestMiddleware(t *testing.T) {
 		t.Errorf("duration is a %s", m.Type("test_http_request_duration_seconds"))
 	}
 
-	lines := jsonLines(t, logs.String())
+	lines := metricstest.JSONLines(t, logs.String())
 	if len(lines) != 10 {
 		t.Fatalf("%d access lines for 10 requests:\n%s", len(lines), logs.String())
 	}
