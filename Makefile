@@ -23,9 +23,9 @@ run: build
 # gofmt and vet, every test, then the race detector over the packages with
 # concurrency (the log's sequencer, its HTTP surface, the client, the
 # monitor), and the Python SDK's tests against a real tlog serve.
-test: fmt vet browser
-	$(GO) test -count=1 ./...
-	$(GO) test -count=1 -race ./log/ ./api/ ./witness/ ./client/ ./monitor/ ./internal/...
+test: fmt vet browser $(BIN)/tessera-posix
+	TESSERA_POSIX=$(CURDIR)/$(BIN)/tessera-posix $(GO) test -count=1 ./...
+	TESSERA_POSIX=$(CURDIR)/$(BIN)/tessera-posix $(GO) test -count=1 -race ./log/ ./api/ ./witness/ ./client/ ./monitor/ ./mirror/ ./internal/...
 	$(MAKE) test-python
 
 # The explorer's test drives a real headless Chromium (Debian's chromium):
@@ -40,6 +40,15 @@ browser:
 	else \
 		echo "the explorer's browser test needs Chromium: sudo apt-get install chromium (or set TLOG_BROWSER=/path/to/chrome, or TLOG_SKIP_BROWSER=1 to skip it)"; exit 1; \
 	fi
+
+# Tessera's POSIX conformance server, for the mirror's test against a
+# Tessera log (mirror.TestTesseraPOSIX); built from the module proxy,
+# outside this module.
+TESSERA_VERSION := v1.0.4
+$(BIN)/tessera-posix:
+	@mkdir -p $(BIN)
+	GOBIN=$(CURDIR)/$(BIN)/.tessera $(GO) install github.com/transparency-dev/tessera/cmd/conformance/posix@$(TESSERA_VERSION)
+	mv $(BIN)/.tessera/posix $@ && rmdir $(BIN)/.tessera
 
 # The Python SDK's tests (clients/python), with the standard library and
 # cryptography (pip install cryptography, or Debian's python3-cryptography),

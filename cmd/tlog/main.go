@@ -5,7 +5,7 @@
 // writer tokens), fsck (check a stopped log's store offline); get, prove,
 // verify, consistency (entries and proofs); attest, decide, access,
 // evaluate, search, decision, audit (AI entries); monitor (follow the log
-// for what you watch); version. Run "tlog <command>
+// for what you watch); mirror (a verified read replica); version. Run "tlog <command>
 // --help" for flags.
 package main
 
@@ -32,7 +32,7 @@ func main() {
 		SilenceErrors: true,
 	}
 	root.AddCommand(serveCmd(), keygenCmd(), fsckCmd(), getCmd(), proveCmd(), verifyCmd(), consistencyCmd(),
-		attestCmd(), decideCmd(), accessCmd(), evaluateCmd(), searchCmd(), decisionCmd(), auditCmd(), monitorCmd(), tokenCmd(), buildinfo.Command("tlog"))
+		attestCmd(), decideCmd(), accessCmd(), evaluateCmd(), searchCmd(), decisionCmd(), auditCmd(), monitorCmd(), mirrorCmd(), tokenCmd(), buildinfo.Command("tlog"))
 	if err := root.Execute(); err != nil {
 		var ee exitError
 		if errors.As(err, &ee) {
