@@ -13,7 +13,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -26,32 +25,13 @@ import (
 	"github.com/tlogai/tlog/signer"
 )
 
-// syncBuffer is a bytes.Buffer safe for the server's writes and the test's
-// reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 // observedServer is a test server wired as tlog serve wires it: its
 // Metrics made before the log and fed by the log's OnBatch, access lines
 // in JSON into accessLog.
 type observedServer struct {
 	*testServer
 	srv       *Server
-	accessLog *syncBuffer
+	accessLog *metricstest.Buffer
 }
 
 func newObservedServer(t *testing.T, mod func(*Config)) *observedServer {
@@ -71,7 +51,7 @@ func newObservedServer(t *testing.T, mod func(*Config)) *observedServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	access := &syncBuffer{}
+	access := &metricstest.Buffer{}
 	accessLogger, err := telemetry.NewLogger(access, "json", "info")
 	if err != nil {
 		t.Fatal(err)

@@ -9,7 +9,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -22,25 +21,6 @@ import (
 	"github.com/tlogai/tlog/internal/telemetry"
 	"github.com/tlogai/tlog/log"
 )
-
-// lockedBuffer is a bytes.Buffer safe for the server's writes and the
-// test's reads.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
 
 // The witness server's metrics, scraped from a running server and parsed
 // with expfmt: its counters under the names of before client_golang,
@@ -57,7 +37,7 @@ func TestWitnessServerObservability(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var access lockedBuffer
+	var access metricstest.Buffer
 	accessLog, err := telemetry.NewLogger(&access, "json", "info")
 	if err != nil {
 		t.Fatal(err)

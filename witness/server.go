@@ -58,7 +58,13 @@ type HandlerOptions struct {
 	// "unmatched"), status, latency_ms, bytes (of the answer's body) and
 	// remote.
 	AccessLog *slog.Logger
+	// ReadOnly serves the read API only: POST /add-checkpoint answers 405
+	// (witness watch --listen, whose witness cosigns from its own rounds).
+	ReadOnly bool
 }
+
+// errReadOnly is the 405 of a read-only handler's add-checkpoint.
+var errReadOnly = echo.NewHTTPError(http.StatusMethodNotAllowed, "this witness publishes reads only: it cosigns from its own rounds (witness watch)")
 
 // NewHandler is Handler with its metrics on o.Registry and access lines to
 // o.AccessLog. Every request gets an id (the client's X-Request-Id when
@@ -101,6 +107,10 @@ func NewHandler(w *Witness, o HandlerOptions) http.Handler {
 	}
 	e.Use(telemetry.NewHTTP(o.Registry, "witness").Middleware(telemetry.Options{AccessLog: o.AccessLog}))
 	e.POST("/add-checkpoint", func(c echo.Context) error {
+		if o.ReadOnly {
+			c.Response().Header().Set("Allow", "GET, HEAD")
+			return errReadOnly
+		}
 		r := c.Request()
 		if ok, wait := byAddr.allow(clientKey(r.RemoteAddr)); !ok {
 			w.rateLimited.Add(1)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -39,5 +40,9 @@ func TestWatchPublishesReads(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != "GET, HEAD" {
 		t.Fatalf("POST /add-checkpoint to witness watch: %d (Allow %q); want 405", resp.StatusCode, resp.Header.Get("Allow"))
+	}
+	// Refused like any other request: counted by route and status.
+	if _, body, _, err := w.s.get("/metrics"); err != nil || !strings.Contains(string(body), `witness_http_requests_total{code="405",method="POST",route="/add-checkpoint"} 1`) {
+		t.Fatalf("the refused add-checkpoint is not in the metrics (%v):\n%s", err, body)
 	}
 }

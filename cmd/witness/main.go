@@ -416,16 +416,8 @@ func serveReads(addr string, w *witness.Witness, reg *prometheus.Registry, logge
 	if err != nil {
 		return nil, err
 	}
-	h := witness.NewHandler(w, witness.HandlerOptions{Registry: reg, AccessLog: logger})
 	srv := &http.Server{
-		Handler: serving.Headers(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-			if r.Method != http.MethodGet && r.Method != http.MethodHead {
-				rw.Header().Set("Allow", "GET, HEAD")
-				http.Error(rw, "witness watch publishes reads only: it cosigns from its own rounds", http.StatusMethodNotAllowed)
-				return
-			}
-			h.ServeHTTP(rw, r)
-		})),
+		Handler:           serving.Headers(witness.NewHandler(w, witness.HandlerOptions{Registry: reg, AccessLog: logger, ReadOnly: true})),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       10 * time.Second,
 		WriteTimeout:      30 * time.Second,

@@ -10,32 +10,12 @@ import (
 	"net/http/httptest"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/tlogai/tlog/internal/metricstest"
 )
-
-// syncBuffer is a bytes.Buffer safe for the server's writes and the test's
-// reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
 
 // newEchoServer serves a small Echo app behind Middleware, on 127.0.0.1.
 func newEchoServer(t *testing.T, o Options) (*httptest.Server, *HTTP, func() metricstest.Families) {
@@ -89,7 +69,7 @@ func do(t *testing.T, method, url string, header ...string) *http.Response {
 // answered in X-Request-Id: the client's when well formed, else a fresh
 // one. Errors are answered by the error handler before they are counted.
 func TestMiddleware(t *testing.T) {
-	var logs syncBuffer
+	var logs metricstest.Buffer
 	logger, err := NewLogger(&logs, "json", "info")
 	if err != nil {
 		t.Fatal(err)
