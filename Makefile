@@ -73,7 +73,7 @@ vet:
 # bulk decision records through the API handler, tlog monitor's reading.
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./log/ ./proofs/
-	$(GO) test -run '^$$' -bench DecisionsBulk -benchtime 400000x ./api/
+	$(GO) test -run '^$$' -bench 'DecisionsBulk|AccessBulk' -benchtime 400000x ./api/
 	$(GO) test -run '^$$' -bench MonitorPass -benchtime 3x ./monitor/
 
 # Every fuzz target of the repository, one after another, FUZZTIME each

@@ -529,44 +529,29 @@ func (w *Watch) matchRecord(kind string, data []byte) (*Report, error) {
 	var m matched
 	switch kind {
 	case attest.KindDecision:
-		d, err := parseRecordEntry(kind, data, func(b []byte) ([]byte, error) {
-			d, entry, err := attest.ParseDecision(b)
-			if err == nil {
-				r.System, r.ID, r.Time, r.Model, r.Version, r.Digest = d.System, d.DecisionID, d.Time, d.Model.Name, d.Model.Version, d.Model.Digest
-			}
-			return entry, err
-		})
-		if d == nil {
+		d, err := attest.ReadDecisionEntry(data)
+		if err != nil {
 			return nil, err
 		}
+		r.System, r.ID, r.Time, r.Model, r.Version, r.Digest = d.System, d.DecisionID, d.Time, d.Model.Name, d.Model.Version, d.Model.Digest
 		w.matchModel(&m, r.Model)
 		w.matchDigest(&m, r.Digest)
 	case attest.KindEvaluation:
-		e, err := parseRecordEntry(kind, data, func(b []byte) ([]byte, error) {
-			e, entry, err := attest.ParseEvaluation(b)
-			if err == nil {
-				r.System, r.ID, r.Time, r.Model, r.Version, r.Digest = e.System, e.EvaluationID, e.Time, e.Model.Name, e.Model.Version, e.Model.Digest
-				r.Dataset, r.DatasetDigest = e.Dataset.Name, e.Dataset.Digest
-			}
-			return entry, err
-		})
-		if e == nil {
+		e, err := attest.ReadEvaluationEntry(data)
+		if err != nil {
 			return nil, err
 		}
+		r.System, r.ID, r.Time, r.Model, r.Version, r.Digest = e.System, e.EvaluationID, e.Time, e.Model.Name, e.Model.Version, e.Model.Digest
+		r.Dataset, r.DatasetDigest = e.Dataset.Name, e.Dataset.Digest
 		w.matchModel(&m, r.Model)
 		w.matchDigest(&m, r.Digest, r.DatasetDigest)
 	case attest.KindAccess:
-		a, err := parseRecordEntry(kind, data, func(b []byte) ([]byte, error) {
-			a, entry, err := attest.ParseAccess(b)
-			if err == nil {
-				r.System, r.ID, r.Time = a.System, a.EventID, a.Time
-				r.Actor, r.Action, r.Resource, r.Purpose = a.Actor.ID, a.Action, a.Resource.ID, a.Purpose
-			}
-			return entry, err
-		})
-		if a == nil {
+		a, err := attest.ReadAccessEntry(data)
+		if err != nil {
 			return nil, err
 		}
+		r.System, r.ID, r.Time = a.System, a.EventID, a.Time
+		r.Actor, r.Action, r.Resource, r.Purpose = a.Actor.ID, a.Action, a.Resource.ID, a.Purpose
 	}
 	w.matchExact(&m, "system", w.Systems, r.System)
 	if len(m) == 0 {
@@ -574,39 +559,4 @@ func (w *Watch) matchRecord(kind string, data []byte) (*Report, error) {
 	}
 	r.Matched = m
 	return r, nil
-}
-
-// parseRecordEntry reads a record entry of kind: the record is the entry
-// without its "kind" field, and parse (an attest parser) must take it and
-// give back exactly the entry as its canonical form. It returns the
-// entry, or nil and why not.
-func parseRecordEntry(kind string, data []byte, parse func([]byte) ([]byte, error)) ([]byte, error) {
-	// The log writes "kind" after other fields, so it is preceded by a
-	// comma; the canonical form check settles which occurrence it was.
-	marker := append([]byte{','}, kindMarkers[kind]...)
-	var firstErr error
-	for off := 0; ; {
-		i := bytes.Index(data[off:], marker)
-		if i < 0 {
-			break
-		}
-		i += off
-		rec := make([]byte, 0, len(data)-len(marker))
-		rec = append(append(rec, data[:i]...), data[i+len(marker):]...)
-		entry, err := parse(rec)
-		if err == nil && bytes.Equal(entry, data) {
-			return data, nil
-		}
-		if err == nil {
-			err = errors.New("the entry is not the canonical form of its record")
-		}
-		if firstErr == nil {
-			firstErr = err
-		}
-		off = i + 1
-	}
-	if firstErr == nil {
-		firstErr = errors.New("no top-level kind field")
-	}
-	return nil, firstErr
 }
