@@ -88,8 +88,7 @@ func (l *Log) sequence(s *sequencer) {
 			l.fail(err)
 			return false
 		default:
-			l.stats.failedBatches.Add(1)
-			l.logger.Error("batch failed before its commit; its entries were refused", "entries", len(batch), "err", err)
+			// Counted and logged by abort, before the entries were refused.
 			return true
 		}
 	}
@@ -393,6 +392,13 @@ func (s *sequencer) abort(batch []*Future, b *pebble.Batch, start uint64, saved 
 		panic(fmt.Sprintf("bad math: restoring compact range: %v", rerr))
 	}
 	s.rng = rng
+	// The cause goes to the log before any writer hears of the refusal, so
+	// that a log line always precedes the 503 it explains.
+	var fe fatalError
+	if !errors.As(err, &fe) {
+		s.l.stats.failedBatches.Add(1)
+		s.l.logger.Error("batch failed before its commit; its entries were refused", "entries", len(batch), "err", err)
+	}
 	for _, f := range batch {
 		f.resolve(Result{}, failed)
 	}
