@@ -21,6 +21,11 @@ import (
 // history they cosigned (503: retry shortly).
 var ErrWaitingForWitnesses = errors.New("the log is waiting for its witnesses to confirm its state; retry shortly")
 
+// ErrWaitingForBucket refuses entries while a log that publishes to a
+// bucket waits, on start, to check that the bucket's checkpoint is one
+// its store extends (503: retry shortly).
+var ErrWaitingForBucket = errors.New("the log is waiting to check the checkpoint in its bucket; retry shortly")
+
 // Request errors found by the handlers themselves.
 var (
 	errEmptyBody = &httpError{http.StatusBadRequest, "empty body"}
@@ -126,7 +131,7 @@ func status(err error) (int, string) {
 		return http.StatusServiceUnavailable, "log is shutting down, retry later"
 	case errors.Is(err, log.ErrBatchFailed), errors.Is(err, log.ErrTimeout):
 		return http.StatusServiceUnavailable, err.Error()
-	case errors.Is(err, ErrWaitingForWitnesses), errors.Is(err, log.ErrHalted):
+	case errors.Is(err, ErrWaitingForWitnesses), errors.Is(err, ErrWaitingForBucket), errors.Is(err, log.ErrHalted):
 		return http.StatusServiceUnavailable, err.Error()
 	case errors.Is(err, log.ErrStorage):
 		return http.StatusServiceUnavailable, "the log stopped after a storage failure; an operator must restart it"
@@ -173,7 +178,7 @@ func (s *server) handleError(err error, c echo.Context) {
 			"status", code, "reason", firstLine(msg), "request_id", c.Get(ctxRequestID))
 	}
 	if code >= 500 && !errors.Is(err, log.ErrPushback) && !errors.Is(err, log.ErrClosed) && !errors.Is(err, log.ErrTimeout) &&
-		!errors.Is(err, errTooBusy) && !errors.Is(err, log.ErrStorage) && !errors.Is(err, ErrWaitingForWitnesses) &&
+		!errors.Is(err, errTooBusy) && !errors.Is(err, log.ErrStorage) && !errors.Is(err, ErrWaitingForWitnesses) && !errors.Is(err, ErrWaitingForBucket) &&
 		!errors.As(err, new(*probeError)) {
 		s.cfg.Logger.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err, "request_id", c.Get(ctxRequestID))
 	}

@@ -32,7 +32,7 @@ func main() {
 		SilenceErrors: true,
 	}
 	root.AddCommand(serveCmd(), keygenCmd(), fsckCmd(), getCmd(), proveCmd(), verifyCmd(), consistencyCmd(),
-		attestCmd(), decideCmd(), accessCmd(), evaluateCmd(), searchCmd(), decisionCmd(), auditCmd(), monitorCmd(), mirrorCmd(), tokenCmd(), buildinfo.Command("tlog"))
+		attestCmd(), decideCmd(), accessCmd(), evaluateCmd(), searchCmd(), decisionCmd(), auditCmd(), monitorCmd(), mirrorCmd(), publishCmd(), tokenCmd(), buildinfo.Command("tlog"))
 	if err := root.Execute(); err != nil {
 		var ee exitError
 		if errors.As(err, &ee) {

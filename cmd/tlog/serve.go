@@ -86,6 +86,7 @@ type serveFlags struct {
 	memoryLimit                             int64
 	logFormat, debugListen                  string
 	debugListenAny                          bool
+	publish                                 publishFlags
 }
 
 func serveCmd() *cobra.Command {
@@ -139,6 +140,7 @@ finishes those in flight and closes the store.`,
 	fl.StringVar(&f.logFormat, "log-format", telemetry.FormatText, "text or json: the format of every log line, one access line per request included (stderr)")
 	fl.StringVar(&f.debugListen, "debug-listen", "", "serve net/http/pprof and /metrics on this separate address, loopback only (e.g. 127.0.0.1:6060); default off")
 	fl.BoolVar(&f.debugListenAny, "debug-listen-any", false, "allow --debug-listen on an address that is not loopback (pprof exposes memory and the command line)")
+	f.publish.add(fl)
 	flagconfig.Bind(cmd, "TLOG")
 	return cmd
 }
@@ -286,6 +288,23 @@ func serve(cmd *cobra.Command, f serveFlags) error {
 		w.apiHooks(&apiCfg)
 		w.start(ctx, l, f.witnessInterval, func(err error) { fatal <- err })
 	}
+	var pub *publishing
+	if f.publish.url != "" {
+		p, err := f.publish.publisher(l, logger, metrics.Registry(), nil)
+		if err != nil {
+			l.Close()
+			return err
+		}
+		pub = &publishing{p: p}
+		apiCfg.AddGate = pub.gate(apiCfg.AddGate)
+		pub.start(ctx, l, func(err error) {
+			select {
+			case fatal <- err:
+			default:
+			}
+		})
+		logger.Info("publishing to a bucket; writes wait until its checkpoint is checked", "bucket", f.publish.url, "endpoint", f.publish.endpoint)
+	}
 	r.srv = api.New(apiCfg)
 	srv := &http.Server{
 		Handler:           r.srv,
@@ -329,6 +348,10 @@ wait:
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
 		logger.Warn("requests still in flight at shutdown", "err", err)
+	}
+	if pub != nil {
+		// Every acknowledged entry is committed: the bucket gets them too.
+		pub.finish(logger)
 	}
 	// Close integrates whatever is still pooled, then closes the store.
 	if err := l.Close(); err != nil {
@@ -384,7 +407,7 @@ func (f serveFlags) validate() error {
 	if f.debugListen != "" && !f.debugListenAny && !serving.IsLoopback(f.debugListen) {
 		return fmt.Errorf("%w (got %q)", telemetry.ErrDebugNotLoopback, f.debugListen)
 	}
-	return nil
+	return f.publish.validate()
 }
 
 // nonZero keeps an explicit 0 flag meaning "none" (the log's negative),
