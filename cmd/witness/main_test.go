@@ -533,7 +533,7 @@ func TestWitnessCLI(t *testing.T) {
 		case <-time.After(cliExitTimeout):
 			t.Fatalf("witness serve did not exit within %v of SIGTERM", cliExitTimeout)
 		}
-		if strings.Contains(p.stderr.String(), "panic") {
+		if strings.Contains(p.stderr.String(), "panic: ") || strings.Contains(p.stderr.String(), "\ngoroutine ") {
 			t.Errorf("a panic on stderr:\n%s", p.stderr.String())
 		}
 	})
