@@ -109,10 +109,14 @@ type Publisher struct {
 
 	// What the bucket holds, as far as this publisher knows: its
 	// checkpoint's size, bytes and ETag ("" for none).
-	size       atomic.Uint64
-	note       []byte
-	etag       string
-	resumed    bool
+	size    atomic.Uint64
+	note    []byte
+	etag    string
+	resumed bool
+	// attempted is the checkpoint of a write whose outcome is unknown
+	// (the connection broke before the answer): if the bucket holds
+	// exactly it, the write landed.
+	attempted  []byte
 	tilesUpTo  uint64 // full tiles and bundles are in the bucket up to this size
 	lastErrMu  sync.Mutex
 	lastErr    error
@@ -321,11 +325,18 @@ func (p *Publisher) Publish(ctx context.Context) (uint64, error) {
 	start := time.Now()
 	// The fence, first: the checkpoint must still be the one this
 	// publisher last saw, or another sequencer has written here.
-	if err := p.cfg.Bucket.Check(ctx, "checkpoint", p.etag); err != nil {
-		if errors.Is(err, ErrPrecondition) {
-			return p.size.Load(), p.fence("%s/checkpoint changed since this log last wrote or read it (%v): another sequencer publishes to this bucket", p.cfg.Bucket, err)
-		}
+	err := p.cfg.Bucket.Check(ctx, "checkpoint", p.etag)
+	if errors.Is(err, ErrPrecondition) && p.attempted != nil {
+		err = p.adoptAttempted(ctx)
+	}
+	if errors.Is(err, ErrPrecondition) {
+		return p.size.Load(), p.fence("%s/checkpoint changed since this log last wrote or read it (%v): another sequencer publishes to this bucket", p.cfg.Bucket, err)
+	}
+	if err != nil {
 		return p.size.Load(), err
+	}
+	if pub.Size <= p.size.Load() {
+		return p.size.Load(), nil // the lost write had covered it
 	}
 	// Partial tiles of levels that did not grow are in the bucket since
 	// its checkpoint, unless Resume found its edge incomplete.
@@ -426,6 +437,28 @@ func (p *Publisher) create(ctx context.Context, o object, data []byte) error {
 	return err
 }
 
+// adoptAttempted is the fence check's second look after a checkpoint
+// write whose answer was lost: if the bucket holds the very checkpoint
+// this publisher tried to write, it landed, and its ETag is adopted.
+// Otherwise the precondition failure stands.
+func (p *Publisher) adoptAttempted(ctx context.Context) error {
+	got, etag, err := p.cfg.Bucket.Get(ctx, "checkpoint")
+	if err != nil {
+		return err
+	}
+	if !bytes.Equal(got, p.attempted) {
+		return fmt.Errorf("%w: it holds %q, not the checkpoint this log last tried to write", ErrPrecondition, firstLines(got))
+	}
+	cp, _, err := signer.OpenCheckpoint(got, p.verifier)
+	if err != nil {
+		return err
+	}
+	p.logger.Info("the checkpoint write whose answer was lost had landed", "bucket", p.cfg.Bucket.String(), "size", cp.Size)
+	p.note, p.etag, p.attempted = got, etag, nil
+	p.size.Store(cp.Size)
+	return nil
+}
+
 // putCheckpoint replaces the bucket's checkpoint with pub's, conditionally.
 func (p *Publisher) putCheckpoint(ctx context.Context, pub *log.Published) error {
 	m := meta{"text/plain; charset=utf-8", CheckpointCacheControl}
@@ -441,17 +474,23 @@ func (p *Publisher) putCheckpoint(ctx context.Context, pub *log.Published) error
 	if errors.Is(err, ErrPrecondition) {
 		// Our own write may have landed before its answer was lost.
 		got, gotTag, gerr := p.cfg.Bucket.Get(ctx, "checkpoint")
-		if gerr != nil || !bytes.Equal(got, pub.Note) {
+		if gerr != nil {
+			p.attempted = pub.Note
+			return gerr
+		}
+		if !bytes.Equal(got, pub.Note) {
 			return p.fence("the conditional write of %s/checkpoint (size %d) was refused: another sequencer wrote it (it now holds %q)", p.cfg.Bucket, pub.Size, firstLines(got))
 		}
 		etag, err = gotTag, nil
 	}
 	if err != nil {
+		// The write may still have landed: the next fence check looks.
+		p.attempted = pub.Note
 		p.metrics.errors.WithLabelValues("put").Inc()
 		return err
 	}
 	p.metrics.objects.WithLabelValues("checkpoint", "uploaded").Inc()
-	p.note, p.etag = pub.Note, etag
+	p.note, p.etag, p.attempted = pub.Note, etag, nil
 	p.size.Store(pub.Size)
 	return nil
 }

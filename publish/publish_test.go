@@ -6,8 +6,10 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"net/http"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -384,6 +386,71 @@ func TestOutage(t *testing.T) {
 	if size, _ := miniotest.CheckLog(t, f.s3.Endpoint()+"/logs/z", f.vkey); size != 1100 {
 		t.Fatalf("bucket at %d", size)
 	}
+}
+
+// loseAnswers is a transport that, while armed, sends checkpoint PUTs to
+// the server and then reports a broken connection instead of its answer.
+type loseAnswers struct {
+	armed atomic.Bool
+	lost  atomic.Int64
+}
+
+func (l *loseAnswers) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := http.DefaultTransport.RoundTrip(r)
+	if err == nil && l.armed.Load() && r.Method == http.MethodPut && strings.HasSuffix(r.URL.Path, "/checkpoint") {
+		resp.Body.Close()
+		l.lost.Add(1)
+		return nil, errors.New("connection reset by peer (test)")
+	}
+	return resp, err
+}
+
+// TestLostCheckpointAnswer: a checkpoint PUT that landed but whose answer
+// was lost is recognised in the next round (the bucket holds exactly the
+// checkpoint this publisher tried to write), not taken for another
+// sequencer — and a different checkpoint there still is.
+func TestLostCheckpointAnswer(t *testing.T) {
+	f := newFixture(t)
+	f.s3.Bucket("logs", false)
+	ctx := context.Background()
+	l := f.log(f.skey)
+	logtest.AddAll(t, l, entries("a", 100))
+	tr := &loseAnswers{}
+	b, err := OpenBucket(BucketConfig{URL: "s3://logs/l", Endpoint: f.s3.Endpoint(), Credentials: miniotest.Credentials(), Transport: tr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := New(Config{Log: l, Bucket: b})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Resume(ctx); err != nil {
+		t.Fatal(err)
+	}
+	tr.armed.Store(true)
+	if _, err := p.Publish(ctx); err == nil || tr.lost.Load() != 1 {
+		t.Fatalf("first round: %v (lost %d answers)", err, tr.lost.Load())
+	}
+	tr.armed.Store(false)
+	logtest.AddAll(t, l, entries("b", 100))
+	mustPublish(t, p, 200)
+
+	// Lost again, and then the checkpoint is replaced by someone else.
+	logtest.AddAll(t, l, entries("c", 100))
+	tr.armed.Store(true)
+	if _, err := p.Publish(ctx); err == nil {
+		t.Fatal("round with a lost answer succeeded")
+	}
+	tr.armed.Store(false)
+	other := f.log(f.skey)
+	logtest.AddAll(t, other, entries("z", 400))
+	note := other.Published().Note
+	if _, err := f.s3.Client().PutObject(ctx, "logs", "l/checkpoint", bytes.NewReader(note), int64(len(note)), minio.PutObjectOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	logtest.AddAll(t, l, entries("d", 1))
+	_, err = p.Publish(ctx)
+	wantFence(t, err, "not the checkpoint this log last tried to write")
 }
 
 func TestParseURL(t *testing.T) {

@@ -107,7 +107,18 @@ func (s *Server) Restart() {
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return
+				// Ready, but S3 requests may still get "Server not
+				// initialized yet": wait for one to succeed.
+				c, cerr := minio.New(s.addr, &minio.Options{Creds: Credentials()})
+				if cerr != nil {
+					s.t.Fatal(cerr)
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				_, err = c.ListBuckets(ctx)
+				cancel()
+				if err == nil {
+					return
+				}
 			}
 		}
 		if time.Now().After(deadline) {
